@@ -1,0 +1,259 @@
+import { open, stat, type FileHandle } from 'node:fs/promises'
+import type { FileInputConfig } from '../../config/types'
+import type { RawRecord } from '../../entry'
+import { LineSplitter } from '../../framing/lines'
+import { Multiline } from '../../framing/multiline'
+import type { Logger } from '../../logger'
+import { AckTracker } from './ack-tracker'
+import { sourceIdOf, type FileIdentity } from './identity'
+import type { Semaphore } from './semaphore'
+
+/** Where a harvester's records go: the pipeline (parse, rules, documents). */
+export interface RecordConsumer {
+  /** Takes records of one source; every record must be tracked with `tracker.add(record.offset)` before it is handed on. */
+  accept(records: RawRecord[], source: HarvestedSource): void
+  /** Resolves when there is room in the bounded buffer for more (backpressure, invariant 3). */
+  room(): Promise<void>
+  /** A source starts or stops producing: the consumer routes acknowledgements by sourceId. */
+  attach(source: HarvestedSource): void
+  detach(source: HarvestedSource): void
+}
+
+/** What the consumer needs to know about the source of a batch of records. */
+export interface HarvestedSource {
+  readonly sourceId: string
+  readonly path: string
+  readonly input: FileInputConfig
+  readonly tracker: AckTracker
+}
+
+export interface HarvesterOptions {
+  path: string
+  identity: FileIdentity
+  generation: number
+  startOffset: number
+  input: FileInputConfig
+  consumer: RecordConsumer
+  slots: Semaphore
+  log: Logger
+  /** true for `logwarden ship`: read to the end, emit a last line without newline, and finish. */
+  oneShot: boolean
+  /** Called when the path no longer leads to this file (renamed or deleted), so the input looks at it again. */
+  onMoved?(path: string): void
+}
+
+/** Read size per call: large enough that syscalls are rare, small enough that many files can be active. */
+const CHUNK = 256 * 1024
+/** While at the end of a file, how often to look for rotation and truncation if no change event comes. */
+const IDLE_CHECK_MS = 1000
+/** A file renamed or deleted under us is read until it has been quiet this long (apps reopen their log promptly). */
+const MOVED_GRACE_MS = 5000
+
+/**
+ * Reads one file from an offset to its end and keeps following it (Filebeat calls this a
+ * harvester). It survives rename rotation by reading through its open descriptor, notices
+ * in-place truncation (size below the read position) and restarts with a new generation so
+ * offsets restarting at 0 get fresh document ids, and hands records to the consumer only when the
+ * consumer has room.
+ */
+export class Harvester implements HarvestedSource {
+  path: string
+  readonly identity: FileIdentity
+  readonly input: FileInputConfig
+  generation: number
+  sourceId: string
+  tracker = new AckTracker()
+  /** Bytes read so far (the next read starts here). */
+  private readPos: number
+  private splitter: LineSplitter
+  private multiline: Multiline | undefined
+  private fh: FileHandle | undefined
+  private stopped = false
+  private finished = false
+  private wakeResolve: (() => void) | undefined
+  private lastData = Date.now()
+  private movedAt = 0
+  /** Resolves when the harvester has stopped reading and closed its file. */
+  readonly done: Promise<void>
+
+  constructor(private readonly opts: HarvesterOptions) {
+    this.path = opts.path
+    this.identity = opts.identity
+    this.input = opts.input
+    this.generation = opts.generation
+    this.sourceId = sourceIdOf(opts.identity.id, opts.generation)
+    this.readPos = opts.startOffset
+    this.splitter = new LineSplitter(opts.startOffset, opts.input.max_line_bytes)
+    this.multiline = opts.input.multiline ? new Multiline(opts.input.multiline) : undefined
+    this.done = this.run()
+  }
+
+  /** Offset before which everything of this file is durable: the value the checkpoint records. */
+  committedOffset(): number {
+    const unacked = this.tracker.firstUnacked()
+    if (unacked !== undefined) return unacked
+    return this.multiline?.pendingOffset ?? this.splitter.position
+  }
+
+  get isFinished(): boolean {
+    return this.finished
+  }
+
+  /** Bytes read so far, for progress reporting. */
+  get position(): number {
+    return this.readPos
+  }
+
+  /** The file changed (a watcher event): stop waiting at the end of the file. */
+  wake(): void {
+    const r = this.wakeResolve
+    this.wakeResolve = undefined
+    if (r) r()
+  }
+
+  /** Stop reading (shutdown). Records already handed on stay tracked; pending multiline groups are re-read after a restart. */
+  stop(): void {
+    this.stopped = true
+    this.wake()
+  }
+
+  private async run(): Promise<void> {
+    const { consumer, slots, log } = this.opts
+    await slots.acquire()
+    try {
+      this.fh = await open(this.path, 'r')
+      const st = await this.fh.stat()
+      // The path may already lead to another file than the one identified; only read ours.
+      if (st.ino !== this.identity.ino || st.dev !== this.identity.dev) {
+        this.opts.onMoved?.(this.path)
+        return
+      }
+      consumer.attach(this)
+      const buf = Buffer.allocUnsafe(CHUNK)
+      const out: RawRecord[] = []
+      while (!this.stopped) {
+        await consumer.room()
+        if (this.stopped) break
+        const { bytesRead } = await this.fh.read(buf, 0, CHUNK, this.readPos)
+        if (bytesRead > 0) {
+          this.readPos += bytesRead
+          this.lastData = Date.now()
+          this.splitter.push(buf.subarray(0, bytesRead), out)
+          this.emit(out)
+          continue
+        }
+        if (this.opts.oneShot) {
+          this.splitter.flushPartial(out)
+          this.multiline?.flush(out)
+          this.emit(out)
+          break
+        }
+        if (await this.atEnd(out)) break
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        log.debug({ path: this.path }, 'file vanished before it could be opened')
+      } else {
+        log.error({ path: this.path, err: (err as Error).message }, 'LW_INPUT_READ: reading the file failed; it will be retried at the next scan')
+      }
+    } finally {
+      this.finished = true
+      await this.fh?.close().catch(() => undefined)
+      this.fh = undefined
+      slots.release()
+    }
+  }
+
+  /** Hands records on through multiline joining, tracking each before it leaves. */
+  private emit(out: RawRecord[]): void {
+    if (out.length === 0) return
+    let records = out
+    if (this.multiline) {
+      const joined: RawRecord[] = []
+      for (const r of out) this.multiline.push(r, joined)
+      records = joined
+    }
+    if (records.length > 0) {
+      for (const r of records) this.tracker.add(r.offset)
+      this.opts.consumer.accept(records, this)
+    }
+    out.length = 0
+  }
+
+  /**
+   * At the end of the file: flush an idle multiline group, look for truncation and rotation, and
+   * wait for more. Returns true when the harvester should finish.
+   */
+  private async atEnd(out: RawRecord[]): Promise<boolean> {
+    const now = Date.now()
+    if (this.multiline) {
+      this.multiline.flushIfIdle(now, out)
+      this.emit(out)
+    }
+    const fst = await this.fh!.stat()
+    if (fst.size < this.readPos) {
+      await this.restartTruncated(fst.size)
+      return false
+    }
+    let moved = false
+    try {
+      const pst = await stat(this.path)
+      moved = pst.ino !== this.identity.ino || pst.dev !== this.identity.dev
+    } catch {
+      moved = true
+    }
+    if (moved) {
+      if (this.movedAt === 0) {
+        this.movedAt = now
+        this.opts.log.info({ path: this.path }, 'file was renamed or deleted; reading it to its end')
+        this.opts.onMoved?.(this.path)
+      }
+      if (now - this.lastData >= Math.min(MOVED_GRACE_MS, this.input.close_inactive)) {
+        // Nobody will write to it again: its last line, even without a newline, is complete.
+        this.splitter.flushPartial(out)
+        this.multiline?.flush(out)
+        this.emit(out)
+        return true
+      }
+    } else if (now - this.lastData >= this.input.close_inactive) {
+      // Quiet for long: free the descriptor. A later change rediscovers the file and resumes at the checkpoint.
+      return true
+    }
+    const waitMs = this.multiline?.pendingOffset !== undefined
+      ? Math.min(IDLE_CHECK_MS, this.input.multiline!.timeout)
+      : IDLE_CHECK_MS
+    await this.waitForChange(waitMs)
+    return false
+  }
+
+  /**
+   * The file was truncated in place (copytruncate, `> file`). Bytes past the new size are gone;
+   * what we read of them is already tracked. Wait until everything of the old generation is
+   * acknowledged — the checkpoint cannot describe two generations of one file — then start over
+   * at offset 0 under a new generation.
+   */
+  private async restartTruncated(size: number): Promise<void> {
+    const out: RawRecord[] = []
+    this.splitter.flushPartial(out)
+    this.multiline?.flush(out)
+    this.emit(out)
+    this.opts.log.info({ path: this.path, size, position: this.readPos }, 'file was truncated; reading it again from the start')
+    while (this.tracker.outstanding > 0 && !this.stopped) await this.waitForChange(50)
+    if (this.stopped) return
+    this.opts.consumer.detach(this)
+    this.generation++
+    this.sourceId = sourceIdOf(this.identity.id, this.generation)
+    this.tracker = new AckTracker()
+    this.readPos = 0
+    this.splitter = new LineSplitter(0, this.input.max_line_bytes)
+    this.multiline = this.input.multiline ? new Multiline(this.input.multiline) : undefined
+    this.opts.consumer.attach(this)
+  }
+
+  private waitForChange(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { this.wakeResolve = undefined; resolve() }, ms)
+      this.wakeResolve = () => { clearTimeout(timer); resolve() }
+    })
+  }
+}

@@ -1,0 +1,212 @@
+import { open, stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import chokidar, { type FSWatcher } from 'chokidar'
+import type { FileCheckpoint } from '../../checkpoint/store'
+import type { FileInputConfig } from '../../config/types'
+import type { Logger } from '../../logger'
+import { Harvester, type RecordConsumer } from './harvester'
+import { identify, HEAD_BYTES, type FileIdentity } from './identity'
+import { lastLineStart } from './line-start'
+import type { Semaphore } from './semaphore'
+
+export interface FileInputOptions {
+  input: FileInputConfig
+  consumer: RecordConsumer
+  slots: Semaphore
+  log: Logger
+  /** Shared by all inputs: file id → checkpoint. Read at discovery, written by `snapshot()`. */
+  registry: Map<string, FileCheckpoint>
+  /** Shared by all inputs, so a file matched by two inputs is read once. */
+  live: Map<string, Harvester>
+}
+
+/**
+ * One `type: file` input: finds files by glob (chokidar events, plus a periodic re-scan because
+ * file-system events can be missed), identifies each (identity.ts), and runs one harvester per
+ * file, resuming at its checkpoint. Rotation by rename and delete-and-recreate show up as a new
+ * identity at a known path while the old harvester drains its descriptor; in-place truncation
+ * is the harvester's own business.
+ */
+export class FileInput {
+  private watcher: FSWatcher | undefined
+  private readonly paths = new Set<string>()
+  /** Paths being identified right now, and those that changed meanwhile (looked at again after). */
+  private readonly busy = new Set<string>()
+  private readonly again = new Set<string>()
+  private ready = false
+  private stopping = false
+  private scanTimer: NodeJS.Timeout | undefined
+  private readonly retiring = new Set<Promise<void>>()
+
+  constructor(private readonly opts: FileInputOptions) {}
+
+  /** Resolves once the initial scan is done and every file then present has a harvester. */
+  async start(): Promise<void> {
+    const { input, log } = this.opts
+    const watcher = chokidar.watch(input.paths, {
+      ignored: input.exclude.length > 0 ? input.exclude : undefined,
+      persistent: true,
+      ignoreInitial: false,
+      followSymlinks: true,
+      ignorePermissionErrors: true,
+      awaitWriteFinish: false,
+    })
+    this.watcher = watcher
+    const initial: Array<Promise<void>> = []
+    watcher.on('add', (p: string) => {
+      const path = resolve(p)
+      this.paths.add(path)
+      const d = this.discover(path)
+      if (!this.ready) initial.push(d)
+    })
+    watcher.on('change', (p: string) => this.changed(resolve(p)))
+    watcher.on('unlink', (p: string) => this.paths.delete(resolve(p)))
+    watcher.on('error', (err: unknown) => log.warn({ err: (err as Error).message }, 'LW_INPUT_WATCH: file watcher error; the periodic scan continues'))
+    await new Promise<void>((res) => watcher.once('ready', () => res()))
+    await Promise.all(initial)
+    this.ready = true
+    this.scanTimer = setInterval(() => this.scan(), input.scan_interval)
+    this.scanTimer.unref()
+  }
+
+  /** Stops every harvester and waits until they have closed their files. */
+  async stop(): Promise<void> {
+    this.stopping = true
+    if (this.scanTimer) clearInterval(this.scanTimer)
+    await this.watcher?.close()
+    const mine = [...this.opts.live.values()].filter((h) => h.input === this.opts.input)
+    for (const h of mine) h.stop()
+    await Promise.all(mine.map((h) => h.done))
+  }
+
+  /** Writes every live harvester's committed offset into the registry (the checkpoint is saved from it). */
+  snapshot(now: number): void {
+    for (const h of this.opts.live.values()) {
+      if (h.input !== this.opts.input) continue
+      this.opts.registry.set(h.identity.id, {
+        id: h.identity.id, generation: h.generation, path: h.path,
+        dev: h.identity.dev, ino: h.identity.ino, offset: h.committedOffset(), seen: now,
+      })
+    }
+  }
+
+  private changed(path: string): void {
+    for (const h of this.opts.live.values()) {
+      if (h.path === path && !h.isFinished) { h.wake(); return }
+    }
+    void this.discover(path)
+  }
+
+  /** The periodic scan: any matched path without a running harvester is looked at again. */
+  private scan(): void {
+    const running = new Set<string>()
+    for (const h of this.opts.live.values()) if (!h.isFinished) running.add(h.path)
+    for (const path of this.paths) if (!running.has(path)) void this.discover(path)
+  }
+
+  private async discover(path: string): Promise<void> {
+    if (this.stopping) return
+    if (this.busy.has(path)) { this.again.add(path); return }
+    this.busy.add(path)
+    try {
+      await this.identifyAndHarvest(path)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT') this.opts.log.warn({ path, err: (err as Error).message }, 'LW_INPUT_OPEN: cannot read the file; check its permissions (it is retried at the next scan)')
+    } finally {
+      this.busy.delete(path)
+      if (this.again.delete(path)) void this.discover(path)
+    }
+  }
+
+  private async identifyAndHarvest(path: string): Promise<void> {
+    const { input, registry, live, log } = this.opts
+    const fh = await open(path, 'r')
+    let identity: FileIdentity | null
+    let size: number
+    try {
+      const st = await fh.stat()
+      if (!st.isFile()) return
+      size = st.size
+      identity = await identify(fh, st, Buffer.allocUnsafe(HEAD_BYTES))
+    } finally {
+      await fh.close()
+    }
+    // No complete first line yet: nothing to ship; the next change brings it back here.
+    if (!identity) return
+
+    const running = live.get(identity.id)
+    if (running) {
+      if (!running.isFinished) {
+        // The same file under a new name (renamed within the glob): follow the name.
+        if (running.path !== path && !this.paths.has(running.path)) running.path = path
+        running.wake()
+        return
+      }
+      // Its previous harvester is still waiting for acknowledgements: resume after it.
+      await this.retired(running)
+      if (this.stopping) return
+    }
+
+    const cp = registry.get(identity.id)
+    if (cp && size === cp.offset) {
+      // Known and fully read (a re-scan of a quiet file): note that it is still there, open nothing.
+      registry.set(identity.id, { ...cp, path, seen: Date.now() })
+      return
+    }
+    let offset: number
+    let generation = cp?.generation ?? 0
+    if (cp) {
+      offset = cp.offset
+      if (size < offset) {
+        log.info({ path, size, offset }, 'file was truncated while the agent was away; reading it from the start')
+        offset = 0
+        generation++
+      }
+    } else if (!this.ready && input.start_position === 'end') {
+      offset = await lastLineStart(path, size)
+    } else {
+      offset = 0
+    }
+
+    const h = new Harvester({
+      path, identity, generation, startOffset: offset, input,
+      consumer: this.opts.consumer, slots: this.opts.slots, log, oneShot: false,
+      onMoved: (p) => { if (this.paths.has(p)) void this.discover(p) },
+    })
+    live.set(identity.id, h)
+    const retiring = this.retire(h)
+    this.retiring.add(retiring)
+    void retiring.finally(() => this.retiring.delete(retiring))
+  }
+
+  /**
+   * After a harvester closes its file, its last entries may still be on their way to
+   * Elasticsearch. It stays in `live` (so nobody re-reads the same bytes) until they are
+   * acknowledged; then its final offset goes to the registry.
+   */
+  private async retire(h: Harvester): Promise<void> {
+    await h.done
+    while (h.tracker.outstanding > 0 && !this.stopping) await sleep(50)
+    if (this.stopping) return
+    this.opts.registry.set(h.identity.id, {
+      id: h.identity.id, generation: h.generation, path: h.path,
+      dev: h.identity.dev, ino: h.identity.ino, offset: h.committedOffset(), seen: Date.now(),
+    })
+    this.opts.consumer.detach(h)
+    if (this.opts.live.get(h.identity.id) === h) this.opts.live.delete(h.identity.id)
+    // Written to while it was closing? Pick it up again.
+    try {
+      const st = await stat(h.path)
+      if (st.ino === h.identity.ino && st.dev === h.identity.dev && st.size > h.committedOffset()) void this.discover(h.path)
+    } catch { /* gone */ }
+  }
+
+  private async retired(h: Harvester): Promise<void> {
+    while (this.opts.live.get(h.identity.id) === h && !this.stopping) await sleep(50)
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}

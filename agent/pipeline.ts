@@ -1,0 +1,134 @@
+import { hostname } from 'node:os'
+import type { FileInputConfig, ServiceConfig } from './config/types'
+import type { Entry, FieldValue, LogFlag, Parser, ParseContext, RawRecord } from './entry'
+import type { HarvestedSource, RecordConsumer } from './inputs/file/harvester'
+import type { Logger } from './logger'
+import { detectFormat } from './parsers/detect'
+import { parserFor } from './parsers/index'
+import { buildDocument, documentId, type OutDoc } from '../transports/elasticsearch/document'
+
+/** What the pipeline needs of the Elasticsearch sink: a bounded buffer it can wait on. */
+export interface DocSink {
+  push(doc: OutDoc): void
+  readonly pendingBytes: number
+  waitBelow(bytes: number): Promise<void>
+}
+
+export interface PipelineOptions {
+  service: ServiceConfig
+  /** Bytes of documents held between reading and acknowledgement; reading waits above it. */
+  memoryLimit: number
+  log: Logger
+}
+
+interface SourceState {
+  source: HarvestedSource
+  parser: Parser | undefined
+  format: string
+  ctx: ParseContext
+  /** Fields every document of this source gets (service, host, dataset, the input's `fields`). */
+  constant: Record<string, FieldValue>
+}
+
+/** How many records of a file `format: auto` looks at before choosing a parser. */
+const DETECT_SAMPLE = 20
+
+/**
+ * The per-entry path: parse once, make the document from the original text (the parser's
+ * derived fields prefixed, see transports/elasticsearch/document.ts), give it the id derived from
+ * its source position, and hand it to the sink. Acknowledgements come back through `onAck` and
+ * are routed to the source's tracker, which is what lets the checkpoint advance.
+ */
+export class Pipeline implements RecordConsumer {
+  private readonly sources = new Map<string, SourceState>()
+  private readonly host = hostname()
+  /** Entries shipped, per flag, for status and tests. */
+  readonly counts = { entries: 0, parseErrors: 0, truncated: 0, invalidUtf8: 0 }
+
+  constructor(private readonly sink: DocSink, private readonly opts: PipelineOptions) {}
+
+  attach(source: HarvestedSource): void {
+    const input: FileInputConfig = source.input
+    const constant: Record<string, FieldValue> = {
+      'service.name': this.opts.service.name,
+      'host.name': this.host,
+    }
+    if (this.opts.service.environment) constant['service.environment'] = this.opts.service.environment
+    Object.assign(constant, input.fields)
+    this.sources.set(source.sourceId, {
+      source,
+      parser: input.format === 'auto' ? undefined : parserFor(input.format),
+      format: input.format,
+      ctx: { timezone: input.timezone },
+      constant,
+    })
+  }
+
+  detach(source: HarvestedSource): void {
+    this.sources.delete(source.sourceId)
+  }
+
+  /** The sink's acknowledgement callback: the documents are durable. */
+  onAck = (docs: OutDoc[]): void => {
+    for (const d of docs) this.sources.get(d.sourceId)?.source.tracker.ack(d.offset)
+  }
+
+  room(): Promise<void> {
+    if (this.sink.pendingBytes < this.opts.memoryLimit) return Promise.resolve()
+    return this.sink.waitBelow(this.opts.memoryLimit)
+  }
+
+  accept(records: RawRecord[], source: HarvestedSource): void {
+    const state = this.sources.get(source.sourceId)
+    if (!state) throw new Error(`LW_INTERNAL: records from ${source.path} arrived before its source was attached`)
+    if (!state.parser) {
+      const sample = records.slice(0, DETECT_SAMPLE).map((r) => r.text)
+      state.format = detectFormat(sample)
+      state.parser = parserFor(state.format as Exclude<FileInputConfig['format'], 'auto'>)
+      this.opts.log.info({ path: source.path, format: state.format }, 'detected the log format')
+    }
+    const parser = state.parser
+    const now = new Date().toISOString()
+    const dataset = source.input.dataset ?? `${this.opts.service.name}.${state.format}`
+    for (const rec of records) {
+      const res = parser(rec.text, state.ctx)
+      const added: Record<string, FieldValue> = { ...state.constant }
+      added['event.dataset'] = dataset
+      added['log.file.path'] = source.path
+      added['log.offset'] = rec.offset
+      let flags: LogFlag[] | undefined = rec.flags
+      if (res.error !== undefined) {
+        flags = flags ? [...flags, 'parse_error'] : ['parse_error']
+        added['logwarden.parse_error'] = res.error
+        this.counts.parseErrors++
+      }
+      if (flags) {
+        added['log.flags'] = flags
+        if (flags.includes('truncated')) this.counts.truncated++
+        if (flags.includes('invalid_utf8')) this.counts.invalidUtf8++
+      }
+      if (rec.originalBytes !== undefined) added['logwarden.line_bytes'] = rec.originalBytes
+      let timestamp: FieldValue | undefined = res.fields['@timestamp']
+      if (timestamp === undefined && res.object) timestamp = res.object['@timestamp'] as FieldValue | undefined
+      if (typeof timestamp !== 'string') {
+        // Data streams require @timestamp; an entry that carries none is stamped when read.
+        if (timestamp === undefined) added['@timestamp'] = now
+        timestamp = typeof timestamp === 'number' ? new Date(timestamp).toISOString() : now
+      }
+      const entry: Entry = {
+        sourceId: source.sourceId, offset: rec.offset, end: rec.end, text: rec.text,
+        fields: res.fields, object: res.object, flags,
+      }
+      this.sink.push({
+        id: documentId(source.sourceId, rec.offset),
+        timestamp,
+        body: buildDocument(entry, added),
+        raw: rec.text,
+        sourceId: source.sourceId,
+        offset: rec.offset,
+        end: rec.end,
+      })
+      this.counts.entries++
+    }
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * A loopback stand-in for Elasticsearch's bulk endpoint that only counts documents, so the
+ * benchmark measures the agent and not the cluster. Runs in its own process (its CPU is not the
+ * agent's). Answers what the agent asks at start (health, index templates) and every bulk with
+ * `errors: false` — the shape Elasticsearch returns under filter_path when nothing failed.
+ * The benchmark reads the count from `GET /_bench/count`.
+ */
+import { createServer } from 'node:http'
+import { createGunzip } from 'node:zlib'
+
+let docs = 0
+let requests = 0
+const server = createServer((req, res) => {
+  const reply = (status: number, body: unknown): void => {
+    const text = JSON.stringify(body)
+    res.writeHead(status, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch', 'content-length': Buffer.byteLength(text) })
+    res.end(text)
+  }
+  const url = req.url ?? '/'
+  if (url.startsWith('/_bulk')) {
+    requests++
+    const src = req.headers['content-encoding'] === 'gzip' ? req.pipe(createGunzip()) : req
+    let newlines = 0
+    src.on('data', (chunk: Buffer) => {
+      let i = -1
+      while ((i = chunk.indexOf(10, i + 1)) !== -1) newlines++
+    })
+    src.on('end', () => {
+      const n = newlines >> 1
+      docs += n
+      reply(200, { errors: false, took: 1 })
+    })
+    return
+  }
+  req.resume()
+  req.on('end', () => {
+    if (url.startsWith('/_bench/count')) return reply(200, { count: docs, requests })
+    if (url.startsWith('/_cluster/health')) return reply(200, { status: 'green', cluster_name: 'bench' })
+    if (url.startsWith('/_index_template') || url.startsWith('/_component_template')) return reply(200, { acknowledged: true })
+    reply(200, { acknowledged: true })
+  })
+})
+server.keepAliveTimeout = 60_000
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  const addr = server.address() as { port: number }
+  process.stdout.write(`listening ${addr.port}\n`)
+})

@@ -1,0 +1,145 @@
+/**
+ * `npm run bench`: ships generated pino lines through the real agent (file input, framing,
+ * parser, bulk documents, the Elasticsearch client) to a counting bulk endpoint on loopback, and
+ * prints lines/s, CPU seconds per million lines and the agent's peak RSS. With `--real`, ships to
+ * the Elasticsearch at ES_URL instead.
+ *
+ *   npm run bench -- [--lines 1000000] [--real] [--format json|auto]
+ *
+ * The agent runs as its own process (`logwarden run`), so its CPU and memory are read from
+ * /proc without the generator or the sink mixed in.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { generatePinoLines } from './generate'
+
+const ROOT = join(__dirname, '..', '..')
+const CLI = join(ROOT, 'dist', 'agent', 'cli.js')
+const TICKS = 100 // USER_HZ on Linux
+
+interface Result { label: string; lines: number; seconds: number; linesPerSec: number; cpuPerMillion: number; peakRssMb: number }
+
+function procStats(pid: number): { cpu: number; hwmMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
+  return { cpu, hwmMb: hwm ? Number(hwm[1]) / 1024 : NaN }
+}
+
+function startSink(): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(__dirname, 'counting-sink.js')], { stdio: ['ignore', 'pipe', 'inherit'] })
+    child.stdout!.once('data', (d: Buffer) => {
+      const m = /listening (\d+)/.exec(d.toString())
+      if (m) resolve({ child, port: Number(m[1]) })
+      else reject(new Error(`counting sink said: ${d.toString()}`))
+    })
+    child.once('exit', (code) => reject(new Error(`counting sink exited with ${code}`)))
+  })
+}
+
+async function count(url: string, real: boolean, index: string): Promise<number> {
+  if (!real) {
+    const r = await fetch(`${url}/_bench/count`)
+    return ((await r.json()) as { count: number }).count
+  }
+  const r = await fetch(`${url}/${index}/_count?ignore_unavailable=true`)
+  return ((await r.json()) as { count?: number }).count ?? 0
+}
+
+async function runOnce(label: string, logFile: string, lines: number, url: string, real: boolean, format: string, extraYaml: string): Promise<Result> {
+  const dir = join(tmpdir(), `logwarden-bench-run-${process.pid}-${Date.now()}`)
+  mkdirSync(dir, { recursive: true })
+  const index = `logs-lwbench-${process.pid}-${Date.now()}`
+  const cfgFile = join(dir, 'config.yaml')
+  writeFileSync(cfgFile, [
+    'service: { name: bench }',
+    `state_dir: ${JSON.stringify(join(dir, 'state'))}`,
+    'inputs:',
+    '  - type: file',
+    `    paths: [${JSON.stringify(logFile)}]`,
+    `    format: ${format}`,
+    'elasticsearch:',
+    `  hosts: [${JSON.stringify(url)}]`,
+    `  index: ${index}`,
+    '  template: { replicas: 0 }',
+    'log: { level: warn }',
+    extraYaml,
+  ].join('\n'))
+  const agent = spawn(process.execPath, [CLI, 'run', '-c', cfgFile], { stdio: ['ignore', 'inherit', 'inherit'] })
+  const t0 = process.hrtime.bigint()
+  let n = 0
+  let last = { cpu: 0, hwmMb: 0 }
+  try {
+    while (n < lines) {
+      await new Promise((r) => setTimeout(r, real ? 500 : 100))
+      if (agent.exitCode !== null) throw new Error(`the agent exited with ${agent.exitCode}`)
+      if (real) await fetch(`${url}/${index}/_refresh?ignore_unavailable=true`, { method: 'POST' })
+      n = await count(url, real, index)
+      last = procStats(agent.pid!)
+    }
+  } finally {
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+    agent.kill('SIGTERM')
+    await new Promise((r) => agent.once('exit', r))
+    rmSync(dir, { recursive: true, force: true })
+    if (real) await fetch(`${url}/_data_stream/${index}`, { method: 'DELETE' }).catch(() => undefined)
+    return { label, lines: n, seconds, linesPerSec: n / seconds, cpuPerMillion: (last.cpu / n) * 1e6, peakRssMb: last.hwmMb }
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      lines: { type: 'string', default: '1000000' },
+      real: { type: 'boolean', default: false },
+      format: { type: 'string', default: 'json' },
+    },
+  })
+  const lines = Number(values.lines)
+  const cache = join(tmpdir(), 'logwarden-bench')
+  mkdirSync(cache, { recursive: true })
+  const logFile = join(cache, `pino-${lines}.log`)
+  if (!existsSync(logFile)) {
+    process.stderr.write(`generating ${lines} pino lines into ${logFile}…\n`)
+    await generatePinoLines(logFile, lines)
+  }
+  const size = statSync(logFile).size
+  process.stderr.write(`input: ${lines} lines, ${(size / 1048576).toFixed(0)} MiB (${Math.round(size / lines)} bytes/line)\n`)
+
+  let sink: { child: ChildProcess; port: number } | undefined
+  let url: string
+  if (values.real) {
+    if (!process.env.ES_URL) throw new Error('--real needs ES_URL (the Elasticsearch to ship to)')
+    url = process.env.ES_URL
+  } else {
+    sink = await startSink()
+    url = `http://127.0.0.1:${sink.port}`
+  }
+  const results: Result[] = []
+  try {
+    results.push(await runOnce(values.real ? 'real Elasticsearch' : 'counting sink', logFile, lines, url, values.real === true, values.format!, ''))
+    if (sink) {
+      // Each run is a fresh agent; the sink keeps counting across runs, so restart it.
+      sink.child.kill()
+    }
+  } finally {
+    sink?.child.kill()
+  }
+  process.stdout.write('\nlogwarden benchmark (parsing on)\n')
+  process.stdout.write('run                         lines/s   CPU-s per 1M lines   peak RSS (MB)\n')
+  for (const r of results) {
+    process.stdout.write(`${r.label.padEnd(26)} ${Math.round(r.linesPerSec).toString().padStart(8)}   ${r.cpuPerMillion.toFixed(2).padStart(18)}   ${r.peakRssMb.toFixed(0).padStart(13)}\n`)
+  }
+  process.stdout.write(`\nJSON ${JSON.stringify(results)}\n`)
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})

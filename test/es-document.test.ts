@@ -1,0 +1,118 @@
+import t from 'tap'
+import type { Entry, FieldValue } from '../agent/entry'
+import { buildDocument, documentId } from '../transports/elasticsearch/document'
+
+/** Keys of the top-level object of a JSON text, in order, duplicates kept (JSON.parse would merge them). */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = []
+  let depth = 0
+  let expectKey = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (c === '"') {
+      let j = i + 1
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1
+      if (depth === 1 && expectKey) keys.push(JSON.parse(text.slice(i, j + 1)) as string)
+      expectKey = false
+      i = j
+    } else if (c === '{' || c === '[') {
+      depth++
+      expectKey = c === '{' && depth === 1
+    } else if (c === '}' || c === ']') {
+      depth--
+    } else if (c === ',' && depth === 1) {
+      expectKey = true
+    }
+  }
+  return keys
+}
+
+function jsonEntry(text: string, fields: Record<string, FieldValue> = {}): Entry {
+  return { sourceId: 'src', offset: 0, end: text.length + 1, text, fields, object: JSON.parse(text) as Record<string, unknown> }
+}
+
+const added = { 'log.file.path': '/var/log/app.log', 'log.offset': 42, 'host.name': 'web-1', 'service.name': 'billing' }
+
+t.test('a JSON entry keeps its original text and gets the derived fields in front', async (t) => {
+  const text = '{"level":30,"time":1700000000000,"msg":"paid","amount":12.50,"nested":{"a":[1,2]}}'
+  const doc = buildDocument(jsonEntry(text, { 'log.level': 'info', message: 'paid', '@timestamp': '2023-11-14T22:13:20.000Z' }), added)
+  // The original members are carried byte for byte (12.50 was not re-serialised as 12.5).
+  t.ok(doc.endsWith(text.slice(1)), 'original text after the derived fields')
+  const parsed = JSON.parse(doc) as Record<string, unknown>
+  t.same(parsed, {
+    'log.file.path': '/var/log/app.log', 'log.offset': 42, 'host.name': 'web-1', 'service.name': 'billing',
+    'log.level': 'info', message: 'paid', '@timestamp': '2023-11-14T22:13:20.000Z',
+    level: 30, time: 1700000000000, msg: 'paid', amount: 12.5, nested: { a: [1, 2] }
+  })
+  const keys = topLevelKeys(doc)
+  t.equal(new Set(keys).size, keys.length, 'no key twice')
+})
+
+t.test('a derived field the original object already has, in any spelling, is left out', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['{"message":"mine"}', 'message'],
+    ['{"log":{"level":"warn"}}', 'log.level'],
+    ['{"log.level":"warn"}', 'log.level'],
+    ['{"log":{"file.path":"/x"}}', 'log.file.path'],
+    // a non-object on the way: the derived field could not be placed under it
+    ['{"host":"web-9"}', 'host.name'],
+    ['{"service":["a"]}', 'service.name'],
+    ['{"log":null}', 'log.offset'],
+    // something beneath the path: a value there would clash with the original's object
+    ['{"error":{"type":{"code":1}}}', 'error.type'],
+    ['{"error.type.code":1}', 'error.type']
+  ]
+  for (const [text, path] of cases) {
+    const doc = buildDocument(jsonEntry(text, { [path]: 'derived' }), {})
+    t.equal(doc, text, `${text} keeps ${path} as it is`)
+  }
+})
+
+t.test('fields that do not clash are added next to nested originals', async (t) => {
+  const text = '{"log":{"logger":"db"},"error":{"message":"boom"}}'
+  const doc = buildDocument(jsonEntry(text, { 'error.type': 'Error', 'log.level': 'error' }), added)
+  t.match(JSON.parse(doc), { 'error.type': 'Error', 'log.level': 'error', log: { logger: 'db' }, error: { message: 'boom' } })
+  const keys = topLevelKeys(doc)
+  t.equal(new Set(keys).size, keys.length, 'no key twice')
+})
+
+t.test('added wins over a parser field of the same name, and appears once', async (t) => {
+  const doc = buildDocument(jsonEntry('{"a":1}', { 'service.name': 'from-parser' }), added)
+  t.equal(topLevelKeys(doc).filter((k) => k === 'service.name').length, 1)
+  t.equal((JSON.parse(doc) as Record<string, unknown>)['service.name'], 'billing')
+})
+
+t.test('edge shapes of JSON text stay valid single-line JSON', async (t) => {
+  t.same(JSON.parse(buildDocument(jsonEntry('{}'), { 'log.offset': 1 })), { 'log.offset': 1 }, 'empty object')
+  t.same(JSON.parse(buildDocument(jsonEntry('{ }'), { 'log.offset': 1 })), { 'log.offset': 1 }, 'empty object with a space')
+  t.same(JSON.parse(buildDocument(jsonEntry('  {"a":1}'), { 'log.offset': 1 })), { 'log.offset': 1, a: 1 }, 'leading spaces')
+  const pretty = '{\n  "a": 1,\r\n  "b": "x"\n}'
+  const doc = buildDocument(jsonEntry(pretty), { 'log.offset': 1 })
+  t.notOk(doc.includes('\n'), 'no newline: one document per bulk line')
+  t.same(JSON.parse(doc), { 'log.offset': 1, a: 1, b: 'x' })
+  t.equal(buildDocument(jsonEntry('{"a":1}'), {}), '{"a":1}', 'nothing to add: the text as it is')
+})
+
+t.test('a non-JSON entry is its flat dotted fields', async (t) => {
+  const entry: Entry = {
+    sourceId: 's', offset: 0, end: 10, text: '127.0.0.1 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 10',
+    fields: { message: 'GET /', 'http.response.status_code': 200, 'log.flags': ['truncated'] }
+  }
+  const doc = buildDocument(entry, added)
+  t.notOk(doc.includes('\n'))
+  t.same(JSON.parse(doc), { message: 'GET /', 'http.response.status_code': 200, 'log.flags': ['truncated'], ...added })
+})
+
+t.test('document ids are deterministic, short and distinct per source and offset', async (t) => {
+  t.equal(documentId('file-abc', 1234), documentId('file-abc', 1234))
+  const ids = new Set<string>()
+  for (const source of ['file-abc', 'file-abd', 'spool-1']) {
+    for (const offset of [0, 1, 35, 36, 1234, 2 ** 40]) ids.add(documentId(source, offset))
+  }
+  t.equal(ids.size, 18, 'all distinct')
+  for (const id of ids) {
+    t.ok(id.length <= 28, `${id} is short`)
+    t.match(id, /^[A-Za-z0-9_-]+$/, 'URL-safe characters only')
+  }
+  t.equal(documentId('x'.repeat(1000), 0).length, documentId('y', 0).length, 'a long source id does not make a long _id')
+})

@@ -1,0 +1,92 @@
+/**
+ * Every rotation mode against the real agent and the real Elasticsearch: whatever happens to the
+ * files, the documents in Elasticsearch are exactly the lines written — none lost, none twice.
+ */
+import { appendFileSync, mkdirSync, renameSync, rmSync, truncateSync, copyFileSync, writeFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { esUrl } from './support/elasticsearch'
+import {
+  agentConfig, allMessages, dropScenario, duplicatesIn, expectedMessages, fileInput, scenario, startAgent,
+  waitForCount, writeLines, sleep,
+} from './support/agent-harness'
+
+async function run(t: tap.Test, name: string, body: (ctx: { log: string; url: string; index: string }) => Promise<string[]>): Promise<void> {
+  const url = esUrl(t)
+  if (!url) return
+  const s = scenario(name)
+  mkdirSync(s.logs, { recursive: true })
+  const log = join(s.logs, 'app.log')
+  const agent = await startAgent(agentConfig(s, url, [fileInput([join(s.logs, '*.log')])]))
+  t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
+  const expected = await body({ log, url, index: s.index })
+  const count = await waitForCount(url, s.index, expected.length)
+  await sleep(500) // anything extra (a duplicate) would arrive now
+  const messages = await allMessages(url, s.index)
+  t.equal(messages.length, expected.length, `${name}: documents == lines written (count ${count})`)
+  t.same(duplicatesIn(messages), duplicatesIn([...expected].sort()), 'no line shipped twice (only lines written twice appear twice)')
+  t.same(messages, [...expected].sort(), 'every line arrived')
+}
+
+t.test('rename rotation (create): the old file is read to its end, the new one from its start', (t) => run(t, 'rename', async ({ log, url, index }) => {
+  writeLines(log, 'before', 0, 1000)
+  await waitForCount(url, index, 1000)
+  renameSync(log, log.replace('app.log', 'app.1.old')) // out of the glob
+  // The application has not reopened yet: it still writes to the renamed file.
+  writeLines(log.replace('app.log', 'app.1.old'), 'late', 0, 50)
+  writeLines(log, 'after', 0, 700)
+  return [...expectedMessages('before', 0, 1000), ...expectedMessages('late', 0, 50), ...expectedMessages('after', 0, 700)]
+}))
+
+t.test('rename rotation within the glob: the renamed file is followed, not read again', (t) => run(t, 'rename-glob', async ({ log, url, index }) => {
+  writeLines(log, 'first', 0, 800)
+  await waitForCount(url, index, 800)
+  renameSync(log, log.replace('app.log', 'app-1.log')) // still matches *.log
+  writeLines(log.replace('app.log', 'app-1.log'), 'late', 0, 20)
+  writeLines(log, 'second', 0, 400)
+  return [...expectedMessages('first', 0, 800), ...expectedMessages('late', 0, 20), ...expectedMessages('second', 0, 400)]
+}))
+
+t.test('copytruncate: the file is copied aside and truncated in place', (t) => run(t, 'copytruncate', async ({ log, url, index }) => {
+  writeLines(log, 'before', 0, 1000)
+  await waitForCount(url, index, 1000)
+  copyFileSync(log, log.replace('app.log', 'app.log.1')) // logrotate names copies outside *.log
+  truncateSync(log, 0)
+  await sleep(300)
+  writeLines(log, 'after', 0, 600)
+  return [...expectedMessages('before', 0, 1000), ...expectedMessages('after', 0, 600)]
+}))
+
+t.test('truncation in place, rewritten with the same first line: new lines get new ids, not 409s', (t) => run(t, 'truncate', async ({ log, url, index }) => {
+  writeLines(log, 'line', 0, 500, false)
+  await waitForCount(url, index, 500)
+  truncateSync(log, 0)
+  await sleep(300)
+  // Same first line as before the truncation ("line 0"), so the head fingerprint is identical.
+  writeLines(log, 'line', 0, 1, false)
+  writeLines(log, 'again', 0, 299, false)
+  return [...expectedMessages('line', 0, 500), 'line 0', ...expectedMessages('again', 0, 299)]
+}))
+
+t.test('delete and recreate (inode reuse, same first line)', (t) => run(t, 'recreate', async ({ log, url, index }) => {
+  writeFileSync(log, 'starting app v1\n')
+  writeLines(log, 'one', 0, 400, false)
+  await waitForCount(url, index, 401)
+  const ino = statSync(log).ino
+  rmSync(log)
+  writeFileSync(log, 'starting app v1\n')
+  t.comment(`inode ${statSync(log).ino === ino ? 'was reused' : 'is new'}`)
+  writeLines(log, 'two', 0, 300, false)
+  return ['starting app v1', ...expectedMessages('one', 0, 400), 'starting app v1', ...expectedMessages('two', 0, 300)]
+}))
+
+t.test('a file that appears after start is read from its beginning, appends keep coming', (t) => run(t, 'new-file', async ({ log }) => {
+  await sleep(200)
+  writeLines(log, 'x', 0, 100)
+  for (let i = 0; i < 10; i++) {
+    writeLines(log, 'y', i * 20, 20)
+    await sleep(30)
+  }
+  appendFileSync(log, '')
+  return [...expectedMessages('x', 0, 100), ...expectedMessages('y', 0, 200)]
+}))

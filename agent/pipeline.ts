@@ -5,7 +5,7 @@ import type { HarvestedSource, RecordConsumer } from './inputs/file/harvester'
 import type { Logger } from './logger'
 import { detectFormat } from './parsers/detect'
 import { parserFor } from './parsers/index'
-import { buildDocument, documentId, type OutDoc } from '../transports/elasticsearch/document'
+import { DocumentBuilder, documentId, type OutDoc } from '../transports/elasticsearch/document'
 
 /** What the pipeline needs of the Elasticsearch sink: a bounded buffer it can wait on. */
 export interface DocSink {
@@ -26,8 +26,10 @@ interface SourceState {
   parser: Parser | undefined
   format: string
   ctx: ParseContext
-  /** Fields every document of this source gets (service, host, dataset, the input's `fields`). */
-  constant: Record<string, FieldValue>
+  /** Builds documents with the fields every document of this source gets (service, host, dataset, path, the input's `fields`). */
+  builder: DocumentBuilder | undefined
+  /** The path the builder was made for (a renamed file gets a new one). */
+  builtFor: string
 }
 
 /** How many records of a file `format: auto` looks at before choosing a parser. */
@@ -49,19 +51,31 @@ export class Pipeline implements RecordConsumer {
 
   attach(source: HarvestedSource): void {
     const input: FileInputConfig = source.input
-    const constant: Record<string, FieldValue> = {
-      'service.name': this.opts.service.name,
-      'host.name': this.host,
-    }
-    if (this.opts.service.environment) constant['service.environment'] = this.opts.service.environment
-    Object.assign(constant, input.fields)
     this.sources.set(source.sourceId, {
       source,
       parser: input.format === 'auto' ? undefined : parserFor(input.format),
       format: input.format,
       ctx: { timezone: input.timezone },
-      constant,
+      builder: undefined,
+      builtFor: '',
     })
+  }
+
+  private builderFor(state: SourceState): DocumentBuilder {
+    const { source } = state
+    if (state.builder === undefined || state.builtFor !== source.path) {
+      const constant: Record<string, FieldValue> = {
+        'service.name': this.opts.service.name,
+        'host.name': this.host,
+        'event.dataset': source.input.dataset ?? `${this.opts.service.name}.${state.format}`,
+        'log.file.path': source.path,
+      }
+      if (this.opts.service.environment) constant['service.environment'] = this.opts.service.environment
+      Object.assign(constant, source.input.fields)
+      state.builder = new DocumentBuilder(constant)
+      state.builtFor = source.path
+    }
+    return state.builder
   }
 
   detach(source: HarvestedSource): void {
@@ -88,14 +102,11 @@ export class Pipeline implements RecordConsumer {
       this.opts.log.info({ path: source.path, format: state.format }, 'detected the log format')
     }
     const parser = state.parser
+    const builder = this.builderFor(state)
     const now = new Date().toISOString()
-    const dataset = source.input.dataset ?? `${this.opts.service.name}.${state.format}`
     for (const rec of records) {
       const res = parser(rec.text, state.ctx)
-      const added: Record<string, FieldValue> = { ...state.constant }
-      added['event.dataset'] = dataset
-      added['log.file.path'] = source.path
-      added['log.offset'] = rec.offset
+      const added: Record<string, FieldValue> = { 'log.offset': rec.offset }
       let flags: LogFlag[] | undefined = rec.flags
       if (res.error !== undefined) {
         flags = flags ? [...flags, 'parse_error'] : ['parse_error']
@@ -122,7 +133,7 @@ export class Pipeline implements RecordConsumer {
       this.sink.push({
         id: documentId(source.sourceId, rec.offset),
         timestamp,
-        body: buildDocument(entry, added),
+        body: builder.build(entry, added),
         raw: rec.text,
         sourceId: source.sourceId,
         offset: rec.offset,

@@ -2,12 +2,14 @@
  * A loopback stand-in for Elasticsearch's bulk endpoint that only counts documents, so the
  * benchmark measures the agent and not the cluster. Runs in its own process (its CPU is not the
  * agent's). Answers what the agent asks at start (health, index templates) and every bulk with
- * `errors: false` — the shape Elasticsearch returns under filter_path when nothing failed.
+ * one `create` item of status 201 per document, as Elasticsearch answers under the agent's
+ * filter_path when nothing failed (the agent parses that answer, as it would a real one).
  * The benchmark reads the count from `GET /_bench/count`.
  */
 import { createServer } from 'node:http'
 import { createGunzip } from 'node:zlib'
 
+const ITEM = '{"create":{"status":201}},'
 let docs = 0
 let requests = 0
 const server = createServer((req, res) => {
@@ -28,7 +30,9 @@ const server = createServer((req, res) => {
     src.on('end', () => {
       const n = newlines >> 1
       docs += n
-      reply(200, { errors: false, took: 1 })
+      const text = '{"errors":false,"items":[' + ITEM.repeat(n).slice(0, -1) + ']}'
+      res.writeHead(200, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch', 'content-length': Buffer.byteLength(text) })
+      res.end(text)
     })
     return
   }

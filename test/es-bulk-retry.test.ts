@@ -4,8 +4,8 @@
  * sent again, a too-large request is split, reading waits while nothing can be shipped, and
  * close() tells whether everything was acked.
  */
+import { createClient } from '../transports/elasticsearch/client'
 import t, { type Test } from 'tap'
-import { Client } from '@elastic/elasticsearch'
 import pino from 'pino'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -87,7 +87,7 @@ async function harness(t: Test, over: Partial<ElasticsearchConfig> = {}): Promis
   t.teardown(() => proxy.close())
   const cfg = esConfig(proxy.url, over)
   t.teardown(() => dropEs(url, `${cfg.index}*`))
-  const client = new Client({ node: proxy.url, maxRetries: 0, compression: cfg.compression })
+  const client = createClient(cfg)
   t.teardown(() => client.close())
   const acks = new AckRecorder()
   const stateDir = mkdtempSync(join(tmpdir(), 'lw-retry-'))

@@ -54,10 +54,6 @@ t.test('a derived field the original object already has, in any spelling, is lef
     ['{"log":{"level":"warn"}}', 'log.level'],
     ['{"log.level":"warn"}', 'log.level'],
     ['{"log":{"file.path":"/x"}}', 'log.file.path'],
-    // a non-object on the way: the derived field could not be placed under it
-    ['{"host":"web-9"}', 'host.name'],
-    ['{"service":["a"]}', 'service.name'],
-    ['{"log":null}', 'log.offset'],
     // something beneath the path: a value there would clash with the original's object
     ['{"error":{"type":{"code":1}}}', 'error.type'],
     ['{"error.type.code":1}', 'error.type']
@@ -65,6 +61,21 @@ t.test('a derived field the original object already has, in any spelling, is lef
   for (const [text, path] of cases) {
     const doc = buildDocument(jsonEntry(text, { [path]: 'derived' }), {})
     t.equal(doc, text, `${text} keeps ${path} as it is`)
+  }
+})
+
+t.test('a plain value under a name the template maps as an object is moved to logwarden.<name>', async (t) => {
+  // Elasticsearch would refuse these documents (object mapping vs. concrete value): structlog
+  // writes "event": "...", python-json-logger "process": 311, Docker "log": "...".
+  const cases: Array<[string, string, Record<string, unknown>]> = [
+    ['{"host":"web-9"}', 'host.name', { 'host.name': 'derived', 'logwarden.host': 'web-9' }],
+    ['{"service":["a"]}', 'service.name', { 'service.name': 'derived', 'logwarden.service': ['a'] }],
+    ['{"log":null}', 'log.offset', { 'log.offset': 'derived', 'logwarden.log': null }],
+    ['{"event":"user logged in","level":"info"}', 'message', { message: 'derived', 'logwarden.event': 'user logged in', level: 'info' }],
+  ]
+  for (const [text, path, expected] of cases) {
+    const doc = buildDocument(jsonEntry(text, { [path]: 'derived' }), {})
+    t.same(JSON.parse(doc), expected, `${text}: moved aside, ${path} derived`)
   }
 })
 

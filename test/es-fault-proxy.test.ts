@@ -3,8 +3,8 @@
  * sink loses nothing and writes nothing twice (part 2): Elasticsearch ends up with exactly the
  * documents pushed, each acked exactly once.
  */
+import { createClient } from '../transports/elasticsearch/client'
 import t, { type Test } from 'tap'
-import { Client } from '@elastic/elasticsearch'
 import pino from 'pino'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -178,7 +178,7 @@ for (const scenario of scenarios) {
     const proxy = await startProxy(t, url)
     const cfg = esConfig(proxy.url, { batch_max_docs: 30, concurrency: 2, request_timeout: scenario.requestTimeout ?? 10_000 })
     t.teardown(() => dropEs(url, cfg.index))
-    const client = new Client({ node: proxy.url, maxRetries: 0, compression: true })
+    const client = createClient({ ...esConfig(proxy.url), compression: true })
     t.teardown(() => client.close())
     for (const { fault, times } of scenario.faults) proxy.inject(fault, { times })
 

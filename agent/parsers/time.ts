@@ -192,9 +192,12 @@ function two(text: string, i: number): number {
 
 const DAYS_IN_MONTH = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
-/** Whether the fields make a real date and time (Feb 29 only in leap years). */
+/**
+ * Whether the fields make a real date and time (Feb 29 only in leap years) from 1970 on: no log is
+ * older, and Date.UTC would read years 0-99 as 1900-1999.
+ */
 function validDateTime(year: number, month: number, day: number, hour: number, minute: number, second: number): boolean {
-  if (month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month]! || hour > 23 || minute > 59 || second > 59) return false
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month]! || hour > 23 || minute > 59 || second > 59) return false
   if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return false
   return true
 }

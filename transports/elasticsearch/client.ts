@@ -13,7 +13,8 @@ export function createClient(cfg: ElasticsearchConfig): Client {
     nodes: cfg.hosts,
     maxRetries: 0,
     requestTimeout: cfg.request_timeout,
-    compression: cfg.compression,
+    // The sink gzips bulk bodies itself (at a cheaper level); other requests are small.
+    compression: false,
     // No sniffing: behind a load balancer or in a container the published addresses are often
     // unreachable from here; the configured hosts are the ones that work.
     sniffOnStart: false,

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Entry, FieldValue } from '../../agent/entry'
+import { ECS_OBJECT_ROOTS } from './template'
 
 /** One document on its way to Elasticsearch, with what is needed to ack it or dead-letter it. */
 export interface OutDoc {
@@ -41,48 +42,184 @@ function occupied(obj: Record<string, unknown>, path: string): boolean {
   return false
 }
 
-/** Appends `"key":value` for each field of `fields` not in `skip` and not occupied in the original. */
-function derivedPairs(fields: Record<string, FieldValue>, skip: Record<string, FieldValue> | undefined,
-  original: Record<string, unknown>, out: string[]): void {
-  for (const key in fields) {
-    if ((skip !== undefined && key in skip) || occupied(original, key)) continue
-    out.push(JSON.stringify(key) + ':' + JSON.stringify(fields[key]))
+const NEWLINE = /\r?\n/g
+
+/** `"key":` for each key seen: keys repeat on every line, quoting them once is enough. */
+const quotedKeys = new Map<string, string>()
+
+function quotedKey(key: string): string {
+  let q = quotedKeys.get(key)
+  if (q === undefined) {
+    q = JSON.stringify(key) + ':'
+    if (quotedKeys.size < 10_000) quotedKeys.set(key, q)
+  }
+  return q
+}
+
+function jsonValue(v: FieldValue): string {
+  switch (typeof v) {
+    case 'number': return Number.isFinite(v) ? String(v) : 'null'
+    case 'boolean': return v ? 'true' : 'false'
+    default: return JSON.stringify(v)
   }
 }
 
-function hasMembers(obj: Record<string, unknown>): boolean {
-  for (const key in obj) if (Object.prototype.hasOwnProperty.call(obj, key)) return true
-  return false
-}
+/** Where a JSON log's own plain value under an ECS object name goes, so the document is not refused. */
+export const CLASH_PREFIX = 'logwarden.'
 
-const NEWLINE = /\r?\n/g
+const CLASH = 1
+const DOTTED = 2
 
 /**
- * The document for `entry` as one line of JSON.
+ * One pass over the object's keys: CLASH when it has a plain value under a name the template
+ * maps as an object, DOTTED when it has dotted keys (then a derived path may extend or be
+ * extended by one of them, and the full `occupied` walk is needed).
+ */
+function shapeOf(obj: Record<string, unknown>): number {
+  let shape = 0
+  for (const key in obj) {
+    if (ECS_OBJECT_ROOTS.has(key)) {
+      const v = obj[key]
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) shape |= CLASH
+    } else if (key.indexOf('.') !== -1) {
+      shape |= DOTTED
+    }
+  }
+  return shape
+}
+
+/** Cheap test first (no dotted keys, and neither the root nor the key is there), the full walk only when needed. */
+function free(obj: Record<string, unknown>, key: string, root: string, dotted: boolean): boolean {
+  if (!dotted && !(root in obj)) return true
+  return !occupied(obj, key)
+}
+
+const roots = new Map<string, string>()
+
+function rootOf(key: string): string {
+  let root = roots.get(key)
+  if (root === undefined) {
+    const dot = key.indexOf('.')
+    root = dot === -1 ? key : key.slice(0, dot)
+    if (roots.size < 10_000) roots.set(key, root)
+  }
+  return root
+}
+
+/**
+ * Builds the bulk documents of one source. The fields every document of the source carries
+ * (service, host, dataset, file path, the input's `fields`) are serialised once; per document
+ * only the parser's fields and a few per-entry ones (offset, flags) are added.
  *
- * A JSON entry becomes `{derived fields, <original members>}`: the fields of `entry.fields` and
- * `added` (added wins when both have a key) that the original object does not already carry,
- * then the original text after its opening brace. Neither part repeats a key, so Elasticsearch's
- * strict duplicate-field check never rejects what we build.
+ * A JSON entry becomes `{derived fields, <original members>}`: derived fields the original
+ * object does not already carry, then the original text after its opening brace — what the
+ * application wrote is not re-serialised, and no key is repeated, so Elasticsearch's strict
+ * duplicate-field check never refuses it. The parser already leaves out paths the object has;
+ * constant and per-entry fields are checked here. When the object holds a plain value under a
+ * name the template maps as an object (see ECS_OBJECT_ROOTS), that value is moved to
+ * `logwarden.<name>` and the document is serialised from the object instead.
  *
- * Other entries become `JSON.stringify` of `{...entry.fields, ...added}`.
+ * Other entries become `{constant, per-entry, parser fields}` with dotted keys, which
+ * Elasticsearch expands into objects.
+ */
+export class DocumentBuilder {
+  private readonly keys: string[]
+  private readonly roots: string[]
+  private readonly values: FieldValue[]
+  /** `"k":v,...` of all constant fields, for the common case where none is occupied. */
+  private readonly pairs: string
+
+  constructor(private readonly constant: Record<string, FieldValue>) {
+    this.keys = Object.keys(constant)
+    this.roots = this.keys.map(rootOf)
+    this.values = this.keys.map((k) => constant[k] as FieldValue)
+    this.pairs = this.keys.map((k, i) => quotedKey(k) + jsonValue(this.values[i]!)).join(',')
+  }
+
+  build(entry: Entry, perEntry?: Record<string, FieldValue>): string {
+    const original = entry.object
+    if (original === undefined) return this.flat(entry.fields, perEntry)
+    let text = entry.text
+    // Pretty-printed JSON can reach us as one multiline record; a raw newline can only be
+    // whitespace between tokens in valid JSON, and the bulk format is one document per line.
+    if (text.indexOf('\n') !== -1) text = text.replace(NEWLINE, ' ')
+    const brace = text.indexOf('{')
+    if (brace === -1) return this.flat(entry.fields, perEntry)
+    const shape = shapeOf(original)
+    if ((shape & CLASH) !== 0) return this.moved(original, entry.fields, perEntry)
+    const dotted = (shape & DOTTED) !== 0
+
+    let out = ''
+    if (!dotted && this.constantsFree(original)) {
+      out = this.pairs
+    } else {
+      for (let i = 0; i < this.keys.length; i++) {
+        const key = this.keys[i]!
+        if (!occupied(original, key)) out += (out ? ',' : '') + quotedKey(key) + jsonValue(this.values[i]!)
+      }
+    }
+    if (perEntry !== undefined) {
+      for (const key in perEntry) {
+        if (key in this.constant || !free(original, key, rootOf(key), dotted)) continue
+        out += (out ? ',' : '') + quotedKey(key) + jsonValue(perEntry[key]!)
+      }
+    }
+    const fields = entry.fields
+    for (const key in fields) {
+      if (key in this.constant || (perEntry !== undefined && key in perEntry) || !free(original, key, rootOf(key), dotted)) continue
+      out += (out ? ',' : '') + quotedKey(key) + jsonValue(fields[key]!)
+    }
+    if (out === '') return brace === 0 ? text : text.slice(brace)
+    let i = brace + 1
+    while (i < text.length && text.charCodeAt(i) <= 32) i++
+    // `{}`: no original members, so no comma after ours.
+    if (text.charCodeAt(i) === 125 /* } */) return '{' + out + '}'
+    return '{' + out + ',' + text.slice(brace + 1)
+  }
+
+  private constantsFree(obj: Record<string, unknown>): boolean {
+    for (let i = 0; i < this.roots.length; i++) if (this.roots[i]! in obj) return false
+    return true
+  }
+
+  private flat(fields: Record<string, FieldValue>, perEntry: Record<string, FieldValue> | undefined): string {
+    let out = this.pairs
+    if (perEntry !== undefined) {
+      for (const key in perEntry) {
+        if (key in this.constant) continue
+        out += (out ? ',' : '') + quotedKey(key) + jsonValue(perEntry[key]!)
+      }
+    }
+    for (const key in fields) {
+      if (key in this.constant || (perEntry !== undefined && key in perEntry)) continue
+      out += (out ? ',' : '') + quotedKey(key) + jsonValue(fields[key]!)
+    }
+    return '{' + out + '}'
+  }
+
+  /** The rare path: re-serialise, with plain values under ECS object names moved aside. */
+  private moved(original: Record<string, unknown>, fields: Record<string, FieldValue>, perEntry: Record<string, FieldValue> | undefined): string {
+    const copy: Record<string, unknown> = {}
+    for (const key in original) {
+      const v = original[key]
+      if (ECS_OBJECT_ROOTS.has(key) && (v === null || typeof v !== 'object' || Array.isArray(v))) copy[CLASH_PREFIX + key] = v
+      else copy[key] = v
+    }
+    const derived: Record<string, unknown> = {}
+    const add = (key: string, v: FieldValue): void => { if (!(key in derived) && !occupied(copy, key)) derived[key] = v }
+    for (let i = 0; i < this.keys.length; i++) add(this.keys[i]!, this.values[i]!)
+    if (perEntry !== undefined) for (const key in perEntry) add(key, perEntry[key]!)
+    for (const key in fields) add(key, fields[key]!)
+    return JSON.stringify(Object.assign(derived, copy))
+  }
+}
+
+/**
+ * The document for `entry` as one line of JSON, `added` taking the place of the constant fields
+ * (see DocumentBuilder, which the pipeline keeps per source so the constant part is built once).
  */
 export function buildDocument(entry: Entry, added: Record<string, FieldValue>): string {
-  const original = entry.object
-  if (original === undefined) return JSON.stringify({ ...entry.fields, ...added })
-  let text = entry.text
-  // Pretty-printed JSON can reach us as one multiline record; a raw newline can only be
-  // whitespace between tokens in valid JSON, and the bulk format is one document per line.
-  if (text.indexOf('\n') !== -1) text = text.replace(NEWLINE, ' ')
-  const brace = text.indexOf('{')
-  if (brace === -1) return JSON.stringify({ ...entry.fields, ...added })
-
-  const pairs: string[] = []
-  derivedPairs(added, undefined, original, pairs)
-  derivedPairs(entry.fields, added, original, pairs)
-  if (pairs.length === 0) return brace === 0 ? text : text.slice(brace)
-  const rest = text.slice(brace + 1)
-  return '{' + pairs.join(',') + (hasMembers(original) ? ',' + rest : rest.trimStart())
+  return new DocumentBuilder(added).build(entry)
 }
 
 /** Source ids are few and long-lived; a bound keeps a years-long run of rotations from growing it. */

@@ -16,6 +16,8 @@
 import { errors, type Client } from '@elastic/elasticsearch'
 import type { Logger } from 'pino'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { gzip as zlibGzip } from 'node:zlib'
 import type { ElasticsearchConfig } from '../../agent/config/types'
 import { LwError } from '../../agent/errors'
 import { retryAfterMs, retryDelay } from './backoff'
@@ -43,7 +45,11 @@ export interface SinkEvents {
 export interface SinkOptions {
   /** `<stateDir>/deadletter.ndjson` holds the dead letters. */
   stateDir: string
-  /** A client to use (tests, or a client shared with setup); by default one is built from the config and closed with the sink. */
+  /**
+   * A client to use (tests, or a client shared with setup); by default one is built from the
+   * config and closed with the sink. It must not compress on its own (createClient's never do):
+   * the sink gzips bulk bodies itself.
+   */
   client?: Client
   events: SinkEvents
   logger: Logger
@@ -81,6 +87,9 @@ interface Batch {
   /** 0 for the first send; each retry of these items adds one. */
   attempt: number
 }
+
+const gzip = promisify(zlibGzip)
+const GZIP_HEADERS = { 'content-encoding': 'gzip' }
 
 /** Only what we read from the answer: small responses even for large batches. */
 const FILTER_PATH = 'errors,items.*.status,items.*.error'
@@ -256,9 +265,12 @@ export class ElasticsearchSink {
     try {
       let body = ''
       for (const item of batch.items) body += item.action + '\n' + item.doc.body + '\n'
+      // Compressed here rather than by the client: level 1 costs a third of the default level's
+      // CPU for nearly the same ratio on log text, and runs on the libuv pool, off this thread.
+      const payload = this.cfg.compression ? await gzip(body, { level: 1 }) : body
       const response = await this.client.transport.request(
-        { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: body },
-        { maxRetries: 0, requestTimeout: this.cfg.request_timeout, signal: this.abort.signal })
+        { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: payload },
+        { maxRetries: 0, requestTimeout: this.cfg.request_timeout, signal: this.abort.signal, headers: this.cfg.compression ? GZIP_HEADERS : undefined })
       results = classifyBulkResponse(response, batch.items.length)
     } catch (err) {
       this.inFlight--

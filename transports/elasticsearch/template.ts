@@ -53,6 +53,14 @@ const ECS_PROPERTIES: Record<string, Property> = {
   user: object({ name: keyword() })
 }
 
+/**
+ * Top-level names the template maps as objects. A JSON log that puts a plain value there
+ * (structlog's `"event": "user logged in"`, python-json-logger's `"process": 311`, Docker's
+ * `"log": "..."`) would be refused by Elasticsearch; document.ts moves such values aside.
+ */
+export const ECS_OBJECT_ROOTS: ReadonlySet<string> = new Set(
+  Object.entries(ECS_PROPERTIES).filter(([, p]) => 'properties' in p).map(([k]) => k))
+
 function hashed(name: string, body: TemplateBody): estypes.IndicesPutIndexTemplateRequest {
   const configHash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16)
   return { name, ...body, _meta: { managed_by: 'logwarden', logwarden_version: VERSION, config_hash: configHash } }

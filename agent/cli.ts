@@ -78,8 +78,9 @@ async function setup(opts: { config: string }): Promise<void> {
   const cfg = load(opts.config)
   const client = createClient(cfg.elasticsearch)
   try {
-    const result = await setupTemplates(client, cfg.elasticsearch)
-    for (const line of result) process.stdout.write(`${line}\n`)
+    for (const { name, result } of await setupTemplates(client, cfg.elasticsearch)) {
+      process.stdout.write(`index template ${name}: ${result}\n`)
+    }
   } catch (err) {
     const e = err as Error & { meta?: { statusCode?: number } }
     process.stderr.write(`logwarden: LW_ES_SETUP: could not install the index templates at ${cfg.elasticsearch.hosts.join(', ')}: ${e.message}\n` +

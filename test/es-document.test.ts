@@ -72,6 +72,8 @@ t.test('a plain value under a name the template maps as an object is moved to lo
     ['{"service":["a"]}', 'service.name', { 'service.name': 'derived', 'logwarden.service': ['a'] }],
     ['{"log":null}', 'log.offset', { 'log.offset': 'derived', 'logwarden.log': null }],
     ['{"event":"user logged in","level":"info"}', 'message', { message: 'derived', 'logwarden.event': 'user logged in', level: 'info' }],
+    // nested: http.response is mapped as an object too
+    ['{"http":{"response":"n/a","x":1}}', 'http.response.status_code', { 'http.response.status_code': 'derived', http: { x: 1 }, 'logwarden.http.response': 'n/a' }],
   ]
   for (const [text, path, expected] of cases) {
     const doc = buildDocument(jsonEntry(text, { [path]: 'derived' }), {})

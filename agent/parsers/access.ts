@@ -62,6 +62,9 @@ function setRequest(fields: Record<string, FieldValue>, request: string): void {
   }
 }
 
+/** `dd/Mon/yyyy:` — the start of a CLF time, checked before the time is parsed. */
+const CLF_SHAPE = /^\d{1,2}\/[A-Za-z]{3}\/\d{4}:/
+
 /** The last `%t` text and its @timestamp: consecutive lines mostly share their second. */
 let lastTime = ''
 let lastTimestamp: string | undefined
@@ -74,8 +77,16 @@ export function parseAccess(text: string, _ctx: ParseContext): ParseResult {
       error: 'LW_PARSE_ACCESS: the line is not in Common or Combined Log Format (`host ident user [time] "request" status bytes "referrer" "user-agent"`); set `format: plain` for this input if it is another format',
     }
   }
-  const fields: Record<string, FieldValue> = {}
   const time = m[3]!
+  // The bracket must hold something shaped like a CLF time: `[2025-03-14 09:15:02,318] INFO
+  // [django.server:187] "GET …" 200` (Django's runserver) matches the rest and is not an access log.
+  if (!CLF_SHAPE.test(time)) {
+    return {
+      fields: { message: text },
+      error: `LW_PARSE_ACCESS: [${time}] is not an access-log time (dd/Mon/yyyy:HH:MM:SS +zone); if this is a Python or Django log, set \`format: python\` for this input`,
+    }
+  }
+  const fields: Record<string, FieldValue> = {}
   if (time !== lastTime) {
     lastTime = time
     lastTimestamp = formatIso(parseClfTime(time))

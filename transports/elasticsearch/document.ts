@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Entry, FieldValue } from '../../agent/entry'
-import { ECS_OBJECT_ROOTS } from './template'
+import { ECS_OBJECT_ROOTS, ECS_OBJECT_TREE, type ObjectTree } from './template'
 
 /** One document on its way to Elasticsearch, with what is needed to ack it or dead-letter it. */
 export interface OutDoc {
@@ -70,22 +70,49 @@ export const CLASH_PREFIX = 'logwarden.'
 const CLASH = 1
 const DOTTED = 2
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+/** True when `obj`, found where the template maps the objects of `tree`, has a plain value where an object is mapped. */
+function clashesIn(obj: Record<string, unknown>, tree: ObjectTree): boolean {
+  for (const key in tree) {
+    if (!(key in obj)) continue
+    const v = obj[key]
+    if (!isPlainObject(v) || clashesIn(v, tree[key]!)) return true
+  }
+  return false
+}
+
 /**
- * One pass over the object's keys: CLASH when it has a plain value under a name the template
- * maps as an object, DOTTED when it has dotted keys (then a derived path may extend or be
- * extended by one of them, and the full `occupied` walk is needed).
+ * One pass over the object's keys: CLASH when it has a plain value where the template maps an
+ * object, DOTTED when it has dotted keys (then a derived path may extend or be extended by one
+ * of them, and the full `occupied` walk is needed).
  */
 function shapeOf(obj: Record<string, unknown>): number {
   let shape = 0
   for (const key in obj) {
     if (ECS_OBJECT_ROOTS.has(key)) {
       const v = obj[key]
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) shape |= CLASH
+      if (!isPlainObject(v) || clashesIn(v, ECS_OBJECT_TREE[key]!)) shape |= CLASH
     } else if (key.indexOf('.') !== -1) {
       shape |= DOTTED
     }
   }
   return shape
+}
+
+/** A copy of `obj` without the plain values found where objects are mapped; those go to `moved` under their full path. */
+function relocate(obj: Record<string, unknown>, tree: ObjectTree, path: string, moved: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = {}
+  for (const key in obj) {
+    const v = obj[key]
+    const sub = tree[key]
+    if (sub === undefined) copy[key] = v
+    else if (!isPlainObject(v)) moved[CLASH_PREFIX + path + key] = v
+    else copy[key] = relocate(v, sub, path + key + '.', moved)
+  }
+  return copy
 }
 
 /** Cheap test first (no dotted keys, and neither the root nor the key is there), the full walk only when needed. */
@@ -197,14 +224,11 @@ export class DocumentBuilder {
     return '{' + out + '}'
   }
 
-  /** The rare path: re-serialise, with plain values under ECS object names moved aside. */
+  /** The rare path: re-serialise, with plain values found where the template maps objects moved aside. */
   private moved(original: Record<string, unknown>, fields: Record<string, FieldValue>, perEntry: Record<string, FieldValue> | undefined): string {
-    const copy: Record<string, unknown> = {}
-    for (const key in original) {
-      const v = original[key]
-      if (ECS_OBJECT_ROOTS.has(key) && (v === null || typeof v !== 'object' || Array.isArray(v))) copy[CLASH_PREFIX + key] = v
-      else copy[key] = v
-    }
+    const moved: Record<string, unknown> = {}
+    const copy = relocate(original, ECS_OBJECT_TREE, '', moved)
+    Object.assign(copy, moved)
     const derived: Record<string, unknown> = {}
     const add = (key: string, v: FieldValue): void => { if (!(key in derived) && !occupied(copy, key)) derived[key] = v }
     for (let i = 0; i < this.keys.length; i++) add(this.keys[i]!, this.values[i]!)

@@ -53,13 +53,25 @@ const ECS_PROPERTIES: Record<string, Property> = {
   user: object({ name: keyword() })
 }
 
+/** The object fields of a mapping, as a tree: `{ http: { request: {}, response: { body: {} } }, ... }`. */
+export interface ObjectTree { [name: string]: ObjectTree }
+
+function objectTree(properties: Record<string, Property>): ObjectTree {
+  const tree: ObjectTree = {}
+  for (const [name, p] of Object.entries(properties)) {
+    if ('properties' in p && p.properties) tree[name] = objectTree(p.properties as Record<string, Property>)
+  }
+  return tree
+}
+
 /**
- * Top-level names the template maps as objects. A JSON log that puts a plain value there
+ * Where the template maps objects. A JSON log that puts a plain value at one of these paths
  * (structlog's `"event": "user logged in"`, python-json-logger's `"process": 311`, Docker's
- * `"log": "..."`) would be refused by Elasticsearch; document.ts moves such values aside.
+ * `"log": "..."`, `{"http": {"response": "n/a"}}`) would be refused by Elasticsearch;
+ * document.ts moves such values aside.
  */
-export const ECS_OBJECT_ROOTS: ReadonlySet<string> = new Set(
-  Object.entries(ECS_PROPERTIES).filter(([, p]) => 'properties' in p).map(([k]) => k))
+export const ECS_OBJECT_TREE: ObjectTree = objectTree(ECS_PROPERTIES)
+export const ECS_OBJECT_ROOTS: ReadonlySet<string> = new Set(Object.keys(ECS_OBJECT_TREE))
 
 function hashed(name: string, body: TemplateBody): estypes.IndicesPutIndexTemplateRequest {
   const configHash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16)

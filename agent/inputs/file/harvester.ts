@@ -143,9 +143,7 @@ export class Harvester implements HarvestedSource {
           continue
         }
         if (this.opts.oneShot) {
-          this.splitter.flushPartial(out)
-          this.multiline?.flush(out)
-          this.emit(out)
+          this.finish(out)
           break
         }
         if (await this.atEnd(out)) break
@@ -164,20 +162,39 @@ export class Harvester implements HarvestedSource {
     }
   }
 
-  /** Hands records on through multiline joining, tracking each before it leaves. */
+  /** Hands framed lines on through multiline joining; empties `out` for reuse. */
   private emit(out: RawRecord[]): void {
     if (out.length === 0) return
-    let records = out
     if (this.multiline) {
       const joined: RawRecord[] = []
       for (const r of out) this.multiline.push(r, joined)
-      records = joined
-    }
-    if (records.length > 0) {
-      for (const r of records) this.tracker.add(r.offset)
-      this.opts.consumer.accept(records, this)
+      this.handOn(joined)
+    } else {
+      this.handOn(out)
     }
     out.length = 0
+  }
+
+  /**
+   * Hands finished records on, tracking each before it leaves. Records a multiline group
+   * released (flush, timeout) come here directly: sent through `emit` they would be taken as a
+   * new line and held again, so the last group of a file would never leave.
+   */
+  private handOn(records: RawRecord[]): void {
+    if (records.length === 0) return
+    for (const r of records) this.tracker.add(r.offset)
+    this.opts.consumer.accept(records, this)
+  }
+
+  /** Nothing more will be appended to what was read: its last line, even without a newline, and any pending group are complete. */
+  private finish(out: RawRecord[]): void {
+    this.splitter.flushPartial(out)
+    this.emit(out)
+    if (this.multiline) {
+      const rest: RawRecord[] = []
+      this.multiline.flush(rest)
+      this.handOn(rest)
+    }
   }
 
   /**
@@ -187,8 +204,9 @@ export class Harvester implements HarvestedSource {
   private async atEnd(out: RawRecord[]): Promise<boolean> {
     const now = Date.now()
     if (this.multiline) {
-      this.multiline.flushIfIdle(now, out)
-      this.emit(out)
+      const idle: RawRecord[] = []
+      this.multiline.flushIfIdle(now, idle)
+      this.handOn(idle)
     }
     const fst = await this.fh!.stat()
     if (fst.size < this.readPos) {
@@ -209,10 +227,8 @@ export class Harvester implements HarvestedSource {
         this.opts.onMoved?.(this.path)
       }
       if (now - this.lastData >= Math.min(MOVED_GRACE_MS, this.input.close_inactive)) {
-        // Nobody will write to it again: its last line, even without a newline, is complete.
-        this.splitter.flushPartial(out)
-        this.multiline?.flush(out)
-        this.emit(out)
+        // Nobody will write to it again.
+        this.finish(out)
         return true
       }
     } else if (now - this.lastData >= this.input.close_inactive) {
@@ -233,10 +249,7 @@ export class Harvester implements HarvestedSource {
    * at offset 0 under a new generation.
    */
   private async restartTruncated(size: number): Promise<void> {
-    const out: RawRecord[] = []
-    this.splitter.flushPartial(out)
-    this.multiline?.flush(out)
-    this.emit(out)
+    this.finish([])
     this.opts.log.info({ path: this.path, size, position: this.readPos }, 'file was truncated; reading it again from the start')
     while (this.tracker.outstanding > 0 && !this.stopped) await this.waitForChange(50)
     if (this.stopped) return

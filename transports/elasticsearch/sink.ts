@@ -68,15 +68,28 @@ export interface SinkStats {
   requests: number
 }
 
-/** One document with its place in the bulk body. */
+/**
+ * One document waiting for its acknowledgement. Its bytes (action line, document, raw text) are
+ * encoded into Buffers as soon as it is pushed, so what the sink holds is off the JS heap and
+ * counted exactly: the strings die young, and memory is bounded by `limits.memory_buffer`.
+ */
 interface Item {
-  doc: OutDoc
+  id: string
+  sourceId: string
+  offset: number
+  end: number
+  timestamp: string
   index: string
-  /** The action line (without newline). */
-  action: string
-  /** Bytes in the bulk body: action, document and two newlines. */
-  bytes: number
-  /** What it weighs in `pendingBytes`: its bulk bytes and its raw text. */
+  /** The bytes of `action\ndocument\n` in `buf`, the document starting at `body`. */
+  buf: Buffer
+  start: number
+  body: number
+  stop: number
+  /** The raw text's bytes in `raw`. */
+  raw: Buffer
+  rawStart: number
+  rawStop: number
+  /** What it weighs in `pendingBytes`: its bytes plus a fixed allowance for the object itself. */
   cost: number
   /** The flush generation it was pushed in. */
   gen: number
@@ -84,9 +97,73 @@ interface Item {
 
 interface Batch {
   items: Item[]
+  /** The bulk body: the items' bytes, in order. */
+  body: Buffer
   /** 0 for the first send; each retry of these items adds one. */
   attempt: number
 }
+
+/** Heap allowance per queued document (the Item object and its id string). */
+const ITEM_OVERHEAD = 160
+
+/** Bytes a string may take in UTF-8, at most. */
+function maxBytes(s: string): number {
+  return s.length * 3
+}
+
+/**
+ * Buffers handed out again once every document written into them is acknowledged, so the
+ * steady state reuses a few arenas instead of leaving a trail of dead buffers for the GC to find
+ * (external memory is only reclaimed when V8 gets round to it, which inflates RSS).
+ */
+class BufferPool {
+  private readonly free: Buffer[] = []
+  private readonly users = new Map<Buffer, number>()
+  constructor(readonly size: number, private readonly keep: number) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(this.size)
+  }
+
+  /** `count` more documents live in `buf`. */
+  use(buf: Buffer, count: number): void {
+    this.users.set(buf, (this.users.get(buf) ?? 0) + count)
+  }
+
+  /** One document in `buf` is done with it. */
+  release(buf: Buffer): void {
+    const left = (this.users.get(buf) ?? 1) - 1
+    if (left > 0) {
+      this.users.set(buf, left)
+      return
+    }
+    this.users.delete(buf)
+    if (buf.length === this.size && this.free.length < this.keep) this.free.push(buf)
+  }
+}
+
+/** A batch of items with their bytes copied into one body (for retries of some items, or halves). */
+function batchOf(items: Item[], attempt: number, pool: BufferPool): Batch {
+  let size = 0
+  for (const item of items) size += item.stop - item.start
+  const body = Buffer.allocUnsafe(size)
+  pool.use(body, items.length)
+  let at = 0
+  for (const item of items) {
+    const len = item.stop - item.start
+    item.buf.copy(body, at, item.start, item.stop)
+    pool.release(item.buf)
+    item.body = at + (item.body - item.start)
+    item.start = at
+    item.stop = at + len
+    item.buf = body
+    at += len
+  }
+  return { items, body, attempt }
+}
+
+/** Raw texts are written into slabs of this size; a slab is freed when its last document is acked. */
+const RAW_SLAB = 1024 * 1024
 
 const gzip = promisify(zlibGzip)
 const GZIP_HEADERS = { 'content-encoding': 'gzip' }
@@ -104,9 +181,16 @@ export class ElasticsearchSink {
   private readonly indexFor: IndexNamer
   private readonly abort = new AbortController()
 
-  /** Documents waiting for the batch to fill or the timer to fire. */
+  /** Documents waiting for the batch to fill or the timer to fire; their bytes are in `arena`. */
   private queue: Item[] = []
   private queueBytes = 0
+  /** The open batch's bytes; a closed batch takes it as its body and a fresh one comes from the pool. */
+  private arena: Buffer
+  private readonly arenas: BufferPool
+  /** Raw texts, for dead letters only; they stay in the slab they were written to until acked. */
+  private rawSlab: Buffer
+  private rawUsed = 0
+  private readonly slabs = new BufferPool(RAW_SLAB, 8)
   private batchTimer: NodeJS.Timeout | undefined
   /** Batches ready to send (retries first). */
   private readonly ready: Batch[] = []
@@ -143,6 +227,9 @@ export class ElasticsearchSink {
     this.log = opts.logger
     this.deadLetters = new DeadLetterFile(join(opts.stateDir, 'deadletter.ndjson'))
     this.indexFor = compileIndexName(cfg.index)
+    this.arenas = new BufferPool(Math.max(64 * 1024, cfg.batch_max_bytes + (cfg.batch_max_bytes >> 2)), cfg.concurrency + 2)
+    this.arena = this.arenas.take()
+    this.rawSlab = this.slabs.take()
   }
 
   /** Bytes pushed but not yet acked (queued, waiting to retry, or in flight). */
@@ -164,18 +251,42 @@ export class ElasticsearchSink {
       this.lastIndex = index
       this.lastPrefix = '{"create":{"_index":' + JSON.stringify(index) + ',"_id":'
     }
-    const action = this.lastPrefix + JSON.stringify(doc.id) + '}}'
-    const bytes = Buffer.byteLength(action) + Buffer.byteLength(doc.body) + 2
-    const item: Item = { doc, index, action, bytes, cost: bytes + Buffer.byteLength(doc.raw), gen: this.gen }
+    const action = this.lastPrefix + JSON.stringify(doc.id) + '}}\n'
+    const need = maxBytes(action) + maxBytes(doc.body) + 1
+    if (this.queue.length > 0 && this.queueBytes + need > this.arena.length) this.cut()
+    // A document larger than the arena goes alone in a buffer of its own.
+    const buf = need > this.arena.length ? Buffer.allocUnsafe(need) : this.arena
+    const start = this.queueBytes
+    let at = start + buf.write(action, start)
+    const body = at
+    at += buf.write(doc.body, at)
+    buf[at++] = 10
+    const bytes = at - start
 
-    // Cut before adding when this document would take the batch past its byte limit, so a
-    // batch exceeds batch_max_bytes only when one document alone does.
-    if (this.queue.length > 0 && this.queueBytes + bytes > this.cfg.batch_max_bytes) this.cut()
+    const rawNeed = maxBytes(doc.raw)
+    if (this.rawUsed + rawNeed > this.rawSlab.length) {
+      this.rawSlab = rawNeed > RAW_SLAB ? Buffer.allocUnsafe(rawNeed) : this.slabs.take()
+      this.rawUsed = 0
+    }
+    this.slabs.use(this.rawSlab, 1)
+    const rawStart = this.rawUsed
+    this.rawUsed += this.rawSlab.write(doc.raw, rawStart)
+
+    const item: Item = {
+      id: doc.id, sourceId: doc.sourceId, offset: doc.offset, end: doc.end, timestamp: doc.timestamp, index,
+      buf, start, body, stop: at, raw: this.rawSlab, rawStart, rawStop: this.rawUsed,
+      cost: bytes + (this.rawUsed - rawStart) + ITEM_OVERHEAD, gen: this.gen,
+    }
     this.queue.push(item)
-    this.queueBytes += bytes
     this.pending += item.cost
     this.outstanding.set(item.gen, (this.outstanding.get(item.gen) ?? 0) + 1)
-
+    if (buf !== this.arena) {
+      this.arenas.use(buf, 1)
+      this.ready.push({ items: this.queue.splice(this.queue.length - 1, 1), body: buf.subarray(0, at), attempt: 0 })
+      this.cut()
+      return
+    }
+    this.queueBytes = at
     if (this.queue.length >= this.cfg.batch_max_docs || this.queueBytes >= this.cfg.batch_max_bytes) this.cut()
     else if (this.batchTimer === undefined) this.batchTimer = setTimeout(() => this.cut(), this.cfg.batch_interval)
   }
@@ -233,8 +344,23 @@ export class ElasticsearchSink {
   private cut(): void {
     clearTimeout(this.batchTimer)
     this.batchTimer = undefined
-    if (this.queue.length === 0) return
-    this.ready.push({ items: this.queue, attempt: 0 })
+    if (this.queue.length === 0) {
+      this.pump()
+      return
+    }
+    if (this.queueBytes * 2 < this.arena.length) {
+      // A batch cut by count or time uses a small part of the arena: an exact copy is cheap, and
+      // holding a whole arena for it would make memory exceed what pendingBytes accounts for.
+      const body = Buffer.from(this.arena.subarray(0, this.queueBytes))
+      this.arenas.use(body, this.queue.length)
+      for (const item of this.queue) item.buf = body
+      this.ready.push({ items: this.queue, body, attempt: 0 })
+    } else {
+      // A full batch takes the arena as its body; the next batch writes into a fresh one.
+      this.arenas.use(this.arena, this.queue.length)
+      this.ready.push({ items: this.queue, body: this.arena.subarray(0, this.queueBytes), attempt: 0 })
+      this.arena = this.arenas.take()
+    }
     this.queue = []
     this.queueBytes = 0
     this.pump()
@@ -263,11 +389,9 @@ export class ElasticsearchSink {
     if (batch.attempt > 0) this.counters.retries++
     let results: ItemResult[]
     try {
-      let body = ''
-      for (const item of batch.items) body += item.action + '\n' + item.doc.body + '\n'
       // Compressed here rather than by the client: level 1 costs a third of the default level's
       // CPU for nearly the same ratio on log text, and runs on the libuv pool, off this thread.
-      const payload = this.cfg.compression ? await gzip(body, { level: 1 }) : body
+      const payload = this.cfg.compression ? await gzip(batch.body, { level: 1 }) : batch.body
       const response = await this.client.transport.request(
         { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: payload },
         { maxRetries: 0, requestTimeout: this.cfg.request_timeout, signal: this.abort.signal, headers: this.cfg.compression ? GZIP_HEADERS : undefined })
@@ -302,7 +426,7 @@ export class ElasticsearchSink {
     if (retry.length > 0) {
       const first = results.find((r) => r.outcome === 'retry')
       this.log.debug({ count: retry.length, status: first?.status, type: first?.errorType }, 'LW_ES_BULK_RETRY: Elasticsearch could not take some documents now; retrying them')
-      this.later({ items: retry, attempt: batch.attempt + 1 })
+      this.later(retry, batch.attempt + 1)
     }
     if (durable.length > 0) this.ack(durable)
     if (refused.length > 0) await this.deadLetter(refused, batch.attempt)
@@ -340,21 +464,21 @@ export class ElasticsearchSink {
     const { items, attempt } = batch
     if (items.length === 1) {
       const item = items[0] as Item
-      void this.deadLetter([{ item, result: { outcome: 'rejected', status: 413, errorType: 'request_entity_too_large', reason: `a bulk request with this document alone (${item.bytes} bytes) was refused as too large` } }], attempt)
+      void this.deadLetter([{ item, result: { outcome: 'rejected', status: 413, errorType: 'request_entity_too_large', reason: `a bulk request with this document alone (${item.stop - item.start} bytes) was refused as too large` } }], attempt)
       return
     }
     const half = Math.ceil(items.length / 2)
     this.log.debug({ docs: items.length }, 'bulk request too large (413); sending it in halves')
-    this.ready.unshift({ items: items.slice(0, half), attempt: attempt + 1 }, { items: items.slice(half), attempt: attempt + 1 })
+    this.ready.unshift(batchOf(items.slice(0, half), attempt + 1, this.arenas), batchOf(items.slice(half), attempt + 1, this.arenas))
   }
 
   /** Puts items back after their backoff (retries go before new batches: older offsets first). */
-  private later(batch: Batch): void {
+  private later(items: Item[], attempt: number): void {
     if (this.stopped) return
-    const delay = retryDelay(batch.attempt, this.cfg.retry_initial, this.cfg.retry_max, undefined)
+    const delay = retryDelay(attempt, this.cfg.retry_initial, this.cfg.retry_max, undefined)
     const timer = setTimeout(() => {
       this.delayed.delete(timer)
-      this.ready.unshift(batch)
+      this.ready.unshift(batchOf(items, attempt, this.arenas))
       this.pump()
     }, delay)
     this.delayed.add(timer)
@@ -366,14 +490,14 @@ export class ElasticsearchSink {
    * round again (Elasticsearch refuses them again) until the disk takes them.
    */
   private async deadLetter(refused: Array<{ item: Item; result: ItemResult }>, attempt: number): Promise<void> {
-    const letters: DeadLetter[] = refused.map(({ item, result }) => deadLetterOf(item.doc, item.index, result))
+    const letters: DeadLetter[] = refused.map(({ item, result }) => deadLetterOf(outDocOf(item, true), item.index, result))
     const items = refused.map((r) => r.item)
     try {
       await this.deadLetters.append(letters)
     } catch (err) {
       this.log.error({ err: (err as Error).message, file: this.deadLetters.path, count: items.length },
         'LW_ES_DEAD_LETTER: refused documents could not be written to the dead-letter file; they stay unacknowledged and are retried. Free disk space or fix the permissions of state_dir.')
-      this.later({ items, attempt: attempt + 1 })
+      this.later(items, attempt + 1)
       return
     }
     this.counters.deadLettered += items.length
@@ -406,7 +530,9 @@ export class ElasticsearchSink {
     const docs: OutDoc[] = new Array(items.length)
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as Item
-      docs[i] = item.doc
+      docs[i] = outDocOf(item, false)
+      this.arenas.release(item.buf)
+      this.slabs.release(item.raw)
       this.pending -= item.cost
       const left = (this.outstanding.get(item.gen) ?? 1) - 1
       if (left === 0) this.outstanding.delete(item.gen)
@@ -455,6 +581,15 @@ export class ElasticsearchSink {
     this.reachable = false
     if (this.events.onStatus) this.events.onStatus({ reachable: false, error })
     else this.log.warn({ err: error }, 'LW_ES_UNREACHABLE: Elasticsearch unreachable; documents wait and are retried')
+  }
+}
+
+/** The document as it was pushed; its text decoded back from the bytes only when needed (dead letters). */
+function outDocOf(item: Item, withText: boolean): OutDoc {
+  return {
+    id: item.id, timestamp: item.timestamp, sourceId: item.sourceId, offset: item.offset, end: item.end,
+    body: withText ? item.buf.toString('utf8', item.body, item.stop - 1) : '',
+    raw: withText ? item.raw.toString('utf8', item.rawStart, item.rawStop) : '',
   }
 }
 

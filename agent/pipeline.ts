@@ -106,24 +106,26 @@ export class Pipeline implements RecordConsumer {
     const now = new Date().toISOString()
     for (const rec of records) {
       const res = parser(rec.text, state.ctx)
-      const added: Record<string, FieldValue> = { 'log.offset': rec.offset }
+      // Per-entry fields beyond the offset are rare (flags, parse errors): no object unless needed.
+      let added: Record<string, FieldValue> | undefined
       let flags: LogFlag[] | undefined = rec.flags
       if (res.error !== undefined) {
         flags = flags ? [...flags, 'parse_error'] : ['parse_error']
-        added['logwarden.parse_error'] = res.error
+        added = { 'logwarden.parse_error': res.error }
         this.counts.parseErrors++
       }
       if (flags) {
+        added ??= {}
         added['log.flags'] = flags
         if (flags.includes('truncated')) this.counts.truncated++
         if (flags.includes('invalid_utf8')) this.counts.invalidUtf8++
       }
-      if (rec.originalBytes !== undefined) added['logwarden.line_bytes'] = rec.originalBytes
+      if (rec.originalBytes !== undefined) (added ??= {})['logwarden.line_bytes'] = rec.originalBytes
       let timestamp: FieldValue | undefined = res.fields['@timestamp']
       if (timestamp === undefined && res.object) timestamp = res.object['@timestamp'] as FieldValue | undefined
       if (typeof timestamp !== 'string') {
         // Data streams require @timestamp; an entry that carries none is stamped when read.
-        if (timestamp === undefined) added['@timestamp'] = now
+        if (timestamp === undefined) (added ??= {})['@timestamp'] = now
         timestamp = typeof timestamp === 'number' ? new Date(timestamp).toISOString() : now
       }
       const entry: Entry = {
@@ -133,7 +135,7 @@ export class Pipeline implements RecordConsumer {
       this.sink.push({
         id: documentId(source.sourceId, rec.offset),
         timestamp,
-        body: builder.build(entry, added),
+        body: builder.build(entry, rec.offset, added),
         raw: rec.text,
         sourceId: source.sourceId,
         offset: rec.offset,

@@ -56,10 +56,16 @@ function quotedKey(key: string): string {
   return q
 }
 
+/** Characters a JSON string must escape (lone surrogates are left to JSON.stringify too). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+
 function jsonValue(v: FieldValue): string {
   switch (typeof v) {
     case 'number': return Number.isFinite(v) ? String(v) : 'null'
     case 'boolean': return v ? 'true' : 'false'
+    // Most derived values (levels, paths, addresses, times) need no escaping: skip the
+    // serialiser for them, it is the dearest step of building a document.
+    case 'string': return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : '"' + v + '"'
     default: return JSON.stringify(v)
   }
 }
@@ -163,17 +169,21 @@ export class DocumentBuilder {
     this.pairs = this.keys.map((k, i) => quotedKey(k) + jsonValue(this.values[i]!)).join(',')
   }
 
-  build(entry: Entry, perEntry?: Record<string, FieldValue>): string {
+  /**
+   * `offset` becomes `log.offset` (passed apart from `perEntry` so the common document needs no
+   * per-entry object); `perEntry` holds the rarer per-entry fields (flags, parse errors).
+   */
+  build(entry: Entry, offset?: number, perEntry?: Record<string, FieldValue>): string {
     const original = entry.object
-    if (original === undefined) return this.flat(entry.fields, perEntry)
+    if (original === undefined) return this.flat(entry.fields, offset, perEntry)
     let text = entry.text
     // Pretty-printed JSON can reach us as one multiline record; a raw newline can only be
     // whitespace between tokens in valid JSON, and the bulk format is one document per line.
     if (text.indexOf('\n') !== -1) text = text.replace(NEWLINE, ' ')
     const brace = text.indexOf('{')
-    if (brace === -1) return this.flat(entry.fields, perEntry)
+    if (brace === -1) return this.flat(entry.fields, offset, perEntry)
     const shape = shapeOf(original)
-    if ((shape & CLASH) !== 0) return this.moved(original, entry.fields, perEntry)
+    if ((shape & CLASH) !== 0) return this.moved(original, entry.fields, withOffset(offset, perEntry))
     const dotted = (shape & DOTTED) !== 0
 
     let out = ''
@@ -185,6 +195,9 @@ export class DocumentBuilder {
         if (!occupied(original, key)) out += (out ? ',' : '') + quotedKey(key) + jsonValue(this.values[i]!)
       }
     }
+    if (offset !== undefined && !('log.offset' in this.constant) && free(original, 'log.offset', 'log', dotted)) {
+      out += (out ? ',"log.offset":' : '"log.offset":') + offset
+    }
     if (perEntry !== undefined) {
       for (const key in perEntry) {
         if (key in this.constant || !free(original, key, rootOf(key), dotted)) continue
@@ -193,7 +206,7 @@ export class DocumentBuilder {
     }
     const fields = entry.fields
     for (const key in fields) {
-      if (key in this.constant || (perEntry !== undefined && key in perEntry) || !free(original, key, rootOf(key), dotted)) continue
+      if (key in this.constant || (perEntry !== undefined && key in perEntry) || key === 'log.offset' || !free(original, key, rootOf(key), dotted)) continue
       out += (out ? ',' : '') + quotedKey(key) + jsonValue(fields[key]!)
     }
     if (out === '') return brace === 0 ? text : text.slice(brace)
@@ -209,8 +222,9 @@ export class DocumentBuilder {
     return true
   }
 
-  private flat(fields: Record<string, FieldValue>, perEntry: Record<string, FieldValue> | undefined): string {
+  private flat(fields: Record<string, FieldValue>, offset: number | undefined, perEntry: Record<string, FieldValue> | undefined): string {
     let out = this.pairs
+    if (offset !== undefined && !('log.offset' in this.constant)) out += (out ? ',"log.offset":' : '"log.offset":') + offset
     if (perEntry !== undefined) {
       for (const key in perEntry) {
         if (key in this.constant) continue
@@ -218,7 +232,7 @@ export class DocumentBuilder {
       }
     }
     for (const key in fields) {
-      if (key in this.constant || (perEntry !== undefined && key in perEntry)) continue
+      if (key in this.constant || (perEntry !== undefined && key in perEntry) || (offset !== undefined && key === 'log.offset')) continue
       out += (out ? ',' : '') + quotedKey(key) + jsonValue(fields[key]!)
     }
     return '{' + out + '}'
@@ -244,6 +258,10 @@ export class DocumentBuilder {
  */
 export function buildDocument(entry: Entry, added: Record<string, FieldValue>): string {
   return new DocumentBuilder(added).build(entry)
+}
+
+function withOffset(offset: number | undefined, perEntry: Record<string, FieldValue> | undefined): Record<string, FieldValue> | undefined {
+  return offset === undefined ? perEntry : { 'log.offset': offset, ...perEntry }
 }
 
 /** Source ids are few and long-lived; a bound keeps a years-long run of rotations from growing it. */

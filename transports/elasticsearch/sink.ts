@@ -167,6 +167,8 @@ const RAW_SLAB = 1024 * 1024
 
 const gzip = promisify(zlibGzip)
 const GZIP_HEADERS = { 'content-encoding': 'gzip' }
+/** Level 1; large output chunks mean few round trips between the zlib thread and this one. */
+const GZIP_OPTIONS = { level: 1, chunkSize: 256 * 1024 }
 
 /** Only what we read from the answer: small responses even for large batches. */
 const FILTER_PATH = 'errors,items.*.status,items.*.error'
@@ -391,7 +393,7 @@ export class ElasticsearchSink {
     try {
       // Compressed here rather than by the client: level 1 costs a third of the default level's
       // CPU for nearly the same ratio on log text, and runs on the libuv pool, off this thread.
-      const payload = this.cfg.compression ? await gzip(batch.body, { level: 1 }) : batch.body
+      const payload = this.cfg.compression ? await gzip(batch.body, GZIP_OPTIONS) : batch.body
       const response = await this.client.transport.request(
         { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: payload },
         { maxRetries: 0, requestTimeout: this.cfg.request_timeout, signal: this.abort.signal, headers: this.cfg.compression ? GZIP_HEADERS : undefined })

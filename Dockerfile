@@ -13,6 +13,10 @@
 
 # ---- build: compile TypeScript with the dev dependencies, then drop them ----
 FROM node:20-bookworm-slim AS build
+# re2 (linear-time regexes for alert rules) builds from source with node-gyp.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so a code change does not reinstall them.
 COPY package.json package-lock.json ./

@@ -6,6 +6,7 @@ import type { Harvester } from './inputs/file/harvester'
 import { Semaphore } from './inputs/file/semaphore'
 import type { Logger } from './logger'
 import { Pipeline } from './pipeline'
+import { Alerting } from './alerting'
 import { createClient } from '../transports/elasticsearch/client'
 import { ElasticsearchSink } from '../transports/elasticsearch/sink'
 import { setupTemplates } from '../transports/elasticsearch/template'
@@ -21,6 +22,9 @@ const FORGET_AFTER_MS = 7 * 24 * 3600 * 1000
 export class Agent {
   readonly pipeline: Pipeline
   readonly sink: ElasticsearchSink
+  /** Present when any rules are configured (built-in packs or the user's). */
+  readonly alerting: Alerting | undefined
+  private markReady: (() => void) | undefined
   private readonly client: Client
   private readonly store: CheckpointStore
   private readonly registry = new Map<string, FileCheckpoint>()
@@ -36,10 +40,15 @@ export class Agent {
     this.store = new CheckpointStore(cfg.state_dir)
     this.client = createClient(cfg.elasticsearch)
     let reachable = true
+    // Documents must not reach a data stream before its template exists (it would become a plain
+    // index with guessed mappings): the sink sends nothing until setup has succeeded, while
+    // reading — and so alerting — goes on.
+    const ready = cfg.elasticsearch.setup_on_start ? new Promise<void>((r) => { this.markReady = r }) : undefined
     this.sink = new ElasticsearchSink(cfg.elasticsearch, {
       stateDir: cfg.state_dir,
       client: this.client,
       logger: log,
+      ...(ready ? { ready } : {}),
       events: {
         onAck: (docs) => this.pipeline.onAck(docs),
         onStatus: (s) => {
@@ -50,7 +59,12 @@ export class Agent {
         },
       },
     })
-    this.pipeline = new Pipeline(this.sink, { service: cfg.service, memoryLimit: cfg.limits.memory_buffer, log })
+    const rulesWanted = cfg.rules.builtin !== false || cfg.rules.paths.length > 0
+    this.alerting = rulesWanted ? new Alerting(cfg, log, this.client) : undefined
+    this.pipeline = new Pipeline(this.sink, {
+      service: cfg.service, memoryLimit: cfg.limits.memory_buffer, log,
+      ...(this.alerting ? { rules: this.alerting } : {}),
+    })
   }
 
   async start(): Promise<void> {
@@ -58,12 +72,12 @@ export class Agent {
     const data = this.store.load()
     for (const [id, cp] of Object.entries(data.files)) this.registry.set(id, cp)
     this.sections = data.sections
-    // Documents must not reach a data stream before its template exists (it would become a plain
-    // index with guessed mappings), so reading starts once setup has succeeded.
-    if (this.cfg.elasticsearch.setup_on_start) {
-      await this.setupUntilDone()
-      if (this.stopping) return
+    if (this.alerting) {
+      await this.alerting.load()
+      this.alerting.importState(this.sections['alerting'])
+      this.alerting.start()
     }
+    if (this.cfg.elasticsearch.setup_on_start) void this.setupUntilDone().then(() => this.markReady?.())
     const slots = new Semaphore(this.cfg.limits.max_open_files)
     for (const input of this.cfg.inputs) {
       const fi = new FileInput({ input, consumer: this.pipeline, slots, log: this.log, registry: this.registry, live: this.live })
@@ -87,6 +101,7 @@ export class Agent {
       if (this.checkpointTimer) clearInterval(this.checkpointTimer)
       await Promise.all(this.inputs.map((i) => i.stop()))
       const clean = await this.sink.close(deadline)
+      await this.alerting?.close(deadline)
       this.saveCheckpoint()
       await this.client.close().catch(() => undefined)
       this.releaseLock?.()
@@ -100,8 +115,15 @@ export class Agent {
     this.sections[name] = value
   }
 
+  /** SIGHUP: reload the rule files (an invalid edit keeps the last good rules). */
+  reloadRules(): void {
+    this.alerting?.reload()
+  }
+
   saveCheckpoint(): void {
     const now = Date.now()
+    // The alert state is taken at the same moment as the offsets and written in the same file.
+    if (this.alerting) this.sections['alerting'] = this.alerting.exportState()
     for (const input of this.inputs) input.snapshot(now)
     for (const [id, cp] of this.registry) {
       if (now - cp.seen > FORGET_AFTER_MS && !this.live.has(id)) this.registry.delete(id)

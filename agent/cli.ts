@@ -8,7 +8,12 @@ import { LwError } from './errors'
 import { createLogger } from './logger'
 import { shipFiles } from './ship'
 import { VERSION } from './version'
+import { buildNotifiers, packsDir, rulePaths } from './alerting'
+import { rulesCheck } from '../rules/check'
+import { ruleTestsCli } from '../rules/test-runner'
 import { createClient } from '../transports/elasticsearch/client'
+import { doctor, testAlert } from '../transports/telegram/doctor'
+import type { TelegramRoute } from '../transports/telegram/notifier'
 import { setupTemplates } from '../transports/elasticsearch/template'
 
 /**
@@ -60,6 +65,10 @@ async function run(opts: { config: string }): Promise<void> {
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading the rule files')
+    agent.reloadRules()
+  })
   try {
     await agent.start()
   } catch (err) {
@@ -138,6 +147,51 @@ async function ship(files: string[], flags: ShipFlags): Promise<void> {
   }
 }
 
+/** `rules check [PATH...]`: the given files, else those of `-c`, else the built-in packs. */
+function checkRules(paths: string[], opts: { config?: string }): void {
+  const targets = paths.length > 0 ? paths : opts.config ? rulePaths(load(opts.config)) : [packsDir()]
+  const result = rulesCheck(targets)
+  process.stdout.write(result.output.endsWith('\n') ? result.output : result.output + '\n')
+  if (!result.ok) process.exitCode = EXIT.failed
+}
+
+async function testRules(paths: string[]): Promise<void> {
+  process.exitCode = await ruleTestsCli(paths.length > 0 ? paths : [packsDir()])
+}
+
+function telegramRoutes(cfg: AgentConfig): Record<string, TelegramRoute> {
+  const routes: Record<string, TelegramRoute> = {}
+  for (const [name, r] of Object.entries(cfg.routes)) routes[name] = { ...r }
+  return routes
+}
+
+async function sendTestAlert(opts: { config: string }): Promise<void> {
+  const cfg = load(opts.config)
+  const log = createLogger('warn')
+  const { notifiers } = buildNotifiers(cfg, log)
+  let ok = true
+  for (const [route, list] of Object.entries(notifiers)) {
+    for (const notifier of list) {
+      const report = await testAlert(notifier, [route])
+      for (const line of report.lines) process.stdout.write(`${line}\n`)
+      ok &&= report.ok
+    }
+  }
+  if (!ok) process.exitCode = EXIT.failed
+}
+
+async function runDoctor(opts: { config: string }): Promise<void> {
+  const cfg = load(opts.config)
+  if (!cfg.telegram) {
+    process.stdout.write('No telegram: section in the configuration: alerts are printed on the console (stderr).\n' +
+      'To deliver them to Telegram, add telegram.bot_token (from @BotFather) and chats under routes:.\n')
+    return
+  }
+  const report = await doctor({ token: cfg.telegram.bot_token, apiRoot: cfg.telegram.api_root, routes: telegramRoutes(cfg) })
+  for (const line of report.lines) process.stdout.write(`${line}\n`)
+  if (!report.ok) process.exitCode = EXIT.failed
+}
+
 export function buildCli(): Command {
   const program = new Command('logwarden')
     .description('Tails application logs, ships every entry to Elasticsearch, and alerts on rules.')
@@ -166,6 +220,24 @@ export function buildCli(): Command {
     .option('--timezone <zone>', 'IANA zone for timestamps without one')
     .option('--no-progress', 'no progress bar')
     .action(ship)
+  const rules = program.command('rules').description('check and test alert rule files')
+  rules.command('check')
+    .description('validate rule files (exit 1 on any problem, each with file:line:column); default: the configured rules, else the built-in packs')
+    .argument('[path...]', 'rule files or directories')
+    .option('-c, --config <file>', 'check the rules this configuration loads')
+    .action(checkRules)
+  rules.command('test')
+    .description('run rule unit tests (*.test.yaml), in the manner of promtool test rules; default: the built-in packs\' tests')
+    .argument('[file...]', 'rule test files or directories')
+    .action(testRules)
+  program.command('test-alert')
+    .description('send a sample alert to every route (Telegram, or the console without a bot token)')
+    .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+    .action(sendTestAlert)
+  program.command('doctor')
+    .description('check the Telegram bot token and every configured chat, and explain what is wrong')
+    .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+    .action(runDoctor)
   return program
 }
 

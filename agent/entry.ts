@@ -59,4 +59,6 @@ export interface Entry {
   fields: Record<string, FieldValue>
   object?: Record<string, unknown>
   flags?: LogFlag[]
+  /** Fields every entry of its source carries (service.name, host.name, log.file.path, event.dataset, the input's `fields`); shared, not per entry. */
+  source?: Record<string, FieldValue>
 }

@@ -14,11 +14,18 @@ export interface DocSink {
   waitBelow(bytes: number): Promise<void>
 }
 
+/** The rules' side of the pipeline (agent/alerting.ts). */
+export interface EntryEvaluator {
+  evaluate(entry: Entry, now: number): void
+}
+
 export interface PipelineOptions {
   service: ServiceConfig
   /** Bytes of documents held between reading and acknowledgement; reading waits above it. */
   memoryLimit: number
   log: Logger
+  /** Alert rules, evaluated on every entry as it is read. */
+  rules?: EntryEvaluator
 }
 
 interface SourceState {
@@ -28,6 +35,8 @@ interface SourceState {
   ctx: ParseContext
   /** Builds documents with the fields every document of this source gets (service, host, dataset, path, the input's `fields`). */
   builder: DocumentBuilder | undefined
+  /** The fields every document of the source gets; also what rules see as `entry.source`. */
+  constant: Record<string, FieldValue>
   /** The path the builder was made for (a renamed file gets a new one). */
   builtFor: string
 }
@@ -57,6 +66,7 @@ export class Pipeline implements RecordConsumer {
       format: input.format,
       ctx: { timezone: input.timezone },
       builder: undefined,
+      constant: {},
       builtFor: '',
     })
   }
@@ -73,6 +83,7 @@ export class Pipeline implements RecordConsumer {
       if (this.opts.service.environment) constant['service.environment'] = this.opts.service.environment
       Object.assign(constant, source.input.fields)
       state.builder = new DocumentBuilder(constant)
+      state.constant = constant
       state.builtFor = source.path
     }
     return state.builder
@@ -92,6 +103,14 @@ export class Pipeline implements RecordConsumer {
     return this.sink.waitBelow(this.opts.memoryLimit)
   }
 
+  hasRoom(): boolean {
+    return this.sink.pendingBytes < this.opts.memoryLimit
+  }
+
+  get readAhead(): boolean {
+    return this.opts.rules !== undefined
+  }
+
   accept(records: RawRecord[], source: HarvestedSource): void {
     const state = this.sources.get(source.sourceId)
     if (!state) throw new Error(`LW_INTERNAL: records from ${source.path} arrived before its source was attached`)
@@ -103,7 +122,25 @@ export class Pipeline implements RecordConsumer {
     }
     const parser = state.parser
     const builder = this.builderFor(state)
-    const now = new Date().toISOString()
+    const constant = state.constant
+    const rules = this.opts.rules
+    const rulesFrom = source.rulesFrom
+    const nowMs = Date.now()
+    const now = new Date(nowMs).toISOString()
+    if (!source.shipping) {
+      // Reading ahead while Elasticsearch is full: the rules see the entries, nothing is shipped.
+      for (const rec of records) {
+        if (rules !== undefined && rec.offset >= rulesFrom) {
+          const res = parser(rec.text, state.ctx)
+          rules.evaluate({
+            sourceId: source.sourceId, offset: rec.offset, end: rec.end, text: rec.text,
+            fields: res.fields, object: res.object, flags: rec.flags, source: constant,
+          }, nowMs)
+        }
+        if (rec.end > source.rulesPos) source.rulesPos = rec.end
+      }
+      return
+    }
     for (const rec of records) {
       const res = parser(rec.text, state.ctx)
       // Per-entry fields beyond the offset are rare (flags, parse errors): no object unless needed.
@@ -130,7 +167,7 @@ export class Pipeline implements RecordConsumer {
       }
       const entry: Entry = {
         sourceId: source.sourceId, offset: rec.offset, end: rec.end, text: rec.text,
-        fields: res.fields, object: res.object, flags,
+        fields: res.fields, object: res.object, flags, source: constant,
       }
       this.sink.push({
         id: documentId(source.sourceId, rec.offset),
@@ -142,6 +179,8 @@ export class Pipeline implements RecordConsumer {
         end: rec.end,
       })
       this.counts.entries++
+      if (rules !== undefined && rec.offset >= rulesFrom) rules.evaluate(entry, nowMs)
+      if (rec.end > source.rulesPos) source.rulesPos = rec.end
     }
   }
 }

@@ -1,4 +1,5 @@
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const PATHS = ['/api/orders', '/api/users/42', '/api/cart', '/health', '/api/payments', '/static/app.js', '/api/search?q=shoes&page=2']
 const METHODS = ['GET', 'GET', 'GET', 'POST', 'PUT', 'DELETE']
@@ -38,4 +39,27 @@ export async function generatePinoLines(file: string, count: number): Promise<nu
   out.write(chunk)
   await new Promise<void>((resolve, reject) => { out.on('error', reject); out.end(() => resolve()) })
   return bytes
+}
+
+/**
+ * 1,000 rules of the kinds people write, over the fields the benchmark lines have and fields
+ * they mostly lack (so the rule index can leave those rules out): path prefixes, status codes,
+ * methods, error types, user agents, event actions; match and frequency rules.
+ */
+export function writeGeneratedRules(dir: string, count: number): void {
+  mkdirSync(dir, { recursive: true })
+  let out = 'rules:\n'
+  for (let i = 0; i < count; i++) {
+    const kind = i % 5
+    const type = i % 2 === 0 ? 'match' : 'frequency'
+    const extra = type === 'frequency' ? '\n    threshold: 50\n    window: 1m' : ''
+    let cond: string
+    if (kind === 0) cond = `query: 'url.path: /api/svc${i}/*'`
+    else if (kind === 1) cond = `when: { all: [ { field: http.response.status_code, equals: ${400 + (i % 200)} }, { field: http.request.method, equals: ${['GET', 'POST', 'PUT'][i % 3]} } ] }`
+    else if (kind === 2) cond = `when: { field: error.type, equals: Error${i} }`
+    else if (kind === 3) cond = `when: { field: user_agent.original, contains: bot-${i} }`
+    else cond = `when: { field: event.action, equals: action-${i} }`
+    out += `  - id: gen-${i}\n    name: generated rule ${i}\n    type: ${type}\n    severity: info\n    ${cond}${extra}\n`
+  }
+  writeFileSync(join(dir, 'generated.yaml'), out)
 }

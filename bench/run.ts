@@ -4,7 +4,9 @@
  * prints lines/s, CPU seconds per million lines and the agent's peak RSS. With `--real`, ships to
  * the Elasticsearch at ES_URL instead.
  *
- *   npm run bench -- [--lines 1000000] [--real] [--format json|auto]
+ *   npm run bench -- [--lines 1000000] [--real] [--format json|auto] [--only 'no rules']
+ *
+ * Three runs: without rules, with the built-in rule packs, and with 1,000 generated rules.
  *
  * The agent runs as its own process (`logwarden run`), so its CPU and memory are read from
  * /proc without the generator or the sink mixed in.
@@ -14,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { generatePinoLines } from './generate'
+import { generatePinoLines, writeGeneratedRules } from './generate'
 
 const ROOT = join(__dirname, '..', '..')
 const CLI = join(ROOT, 'dist', 'agent', 'cli.js')
@@ -69,16 +71,20 @@ async function runOnce(label: string, logFile: string, lines: number, url: strin
     `  index: ${index}`,
     '  template: { replicas: 0 }',
     'log: { level: warn }',
+    'limits: { memory_buffer: 16MiB }',
     extraYaml,
   ].join('\n'))
-  const agent = spawn(process.execPath, [CLI, 'run', '-c', cfgFile], { stdio: ['ignore', 'inherit', 'inherit'] })
+  // Alerts go to the console notifier (stderr): kept, and shown only if the agent fails.
+  const agent = spawn(process.execPath, [CLI, 'run', '-c', cfgFile], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  agent.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
   const t0 = process.hrtime.bigint()
   let n = 0
   let last = { cpu: 0, hwmMb: 0 }
   try {
     while (n < lines) {
       await new Promise((r) => setTimeout(r, real ? 500 : 100))
-      if (agent.exitCode !== null) throw new Error(`the agent exited with ${agent.exitCode}`)
+      if (agent.exitCode !== null) throw new Error(`the agent exited with ${agent.exitCode}:\n${stderr}`)
       if (real) await fetch(`${url}/${index}/_refresh?ignore_unavailable=true`, { method: 'POST' })
       n = await count(url, real, index)
       last = procStats(agent.pid!)
@@ -99,6 +105,7 @@ async function main(): Promise<void> {
       lines: { type: 'string', default: '1000000' },
       real: { type: 'boolean', default: false },
       format: { type: 'string', default: 'json' },
+      only: { type: 'string' },
     },
   })
   const lines = Number(values.lines)
@@ -113,28 +120,41 @@ async function main(): Promise<void> {
   process.stderr.write(`input: ${lines} lines, ${(size / 1048576).toFixed(0)} MiB (${Math.round(size / lines)} bytes/line)\n`)
 
   let sink: { child: ChildProcess; port: number } | undefined
-  let url: string
+  let url = ''
   if (values.real) {
     if (!process.env.ES_URL) throw new Error('--real needs ES_URL (the Elasticsearch to ship to)')
     url = process.env.ES_URL
-  } else {
-    sink = await startSink()
-    url = `http://127.0.0.1:${sink.port}`
   }
+  const rulesDir = join(cache, 'generated-rules')
+  writeGeneratedRules(rulesDir, 1000)
+  const variants: Array<[string, string]> = [
+    ['no rules', 'rules: { builtin: false }'],
+    ['built-in packs', 'rules: { builtin: true }'],
+    ['1,000 generated rules', `rules: { builtin: false, paths: [${JSON.stringify(rulesDir)}] }`],
+  ]
   const results: Result[] = []
   try {
-    results.push(await runOnce(values.real ? 'real Elasticsearch' : 'counting sink', logFile, lines, url, values.real === true, values.format!, ''))
-    if (sink) {
-      // Each run is a fresh agent; the sink keeps counting across runs, so restart it.
-      sink.child.kill()
+    for (const [name, yaml] of variants) {
+      if (values.only && !name.includes(values.only)) continue
+      // Each run is a fresh agent and a fresh counting sink.
+      if (!values.real) {
+        sink?.child.kill()
+        sink = await startSink()
+        url = `http://127.0.0.1:${sink.port}`
+      }
+      const label = `${values.real ? 'real ES' : 'counting sink'}, ${name}`
+      process.stderr.write(`running: ${label}\n`)
+      results.push(await runOnce(label, logFile, lines, url, values.real === true, values.format!, yaml))
     }
   } finally {
     sink?.child.kill()
   }
-  process.stdout.write('\nlogwarden benchmark (parsing on)\n')
-  process.stdout.write('run                         lines/s   CPU-s per 1M lines   peak RSS (MB)\n')
+  process.stdout.write('\nlogwarden benchmark (parsing on, gzip on)\n')
+  process.stdout.write('run                                       lines/s   CPU-s per 1M lines   peak RSS (MB)   vs no rules\n')
+  const base = results.find((r) => r.label.endsWith('no rules'))
   for (const r of results) {
-    process.stdout.write(`${r.label.padEnd(26)} ${Math.round(r.linesPerSec).toString().padStart(8)}   ${r.cpuPerMillion.toFixed(2).padStart(18)}   ${r.peakRssMb.toFixed(0).padStart(13)}\n`)
+    const share = base ? `${Math.round((r.linesPerSec / base.linesPerSec) * 100)}%` : ''
+    process.stdout.write(`${r.label.padEnd(40)} ${Math.round(r.linesPerSec).toString().padStart(8)}   ${r.cpuPerMillion.toFixed(2).padStart(18)}   ${r.peakRssMb.toFixed(0).padStart(13)}   ${share.padStart(11)}\n`)
   }
   process.stdout.write(`\nJSON ${JSON.stringify(results)}\n`)
 }

@@ -13,6 +13,12 @@ export interface FileCheckpoint {
   ino: number
   /** Every byte before this offset has been acknowledged by Elasticsearch (or dead-lettered). */
   offset: number
+  /**
+   * Records before this offset have been evaluated by the rules (it can be ahead of `offset`
+   * when Elasticsearch lagged): after a restart they are shipped again if needed but not
+   * evaluated twice, so windows and counts stay right. Absent: same as `offset`.
+   */
+  rules_offset?: number
   /** ms since epoch of the last time the file was seen; old entries are pruned. */
   seen: number
 }

@@ -19,7 +19,7 @@ import { interpolate } from './interpolate'
 import { formatKeyPath, pathToPointer, pointerToPath, SourceMap, type PathSegment, type Target } from './positions'
 import schema from './schema.json'
 import { closest } from './suggest'
-import type { AgentConfig, FileInputConfig, InputFormat, MultilineConfig } from './types'
+import type { AgentConfig, FileInputConfig, InputFormat, MultilineConfig, RouteConfig } from './types'
 
 // ── the YAML as written, after the schema filled in defaults ─────────────────────────────────
 
@@ -77,6 +77,11 @@ interface RawConfig {
   checkpoint_interval: Duration
   shutdown_timeout: Duration
   log: { level: AgentConfig['log']['level'] }
+  rules: { builtin: boolean | string[]; paths: string | string[] }
+  telegram?: { bot_token: string; api_root: string }
+  routes: Record<string, { chats: RouteConfig['chats']; language: RouteConfig['language']; timezone: string; silent_below?: RouteConfig['silent_below'] }>
+  kibana?: { url: string }
+  alerts: { index: string; edit_window: Duration; edit_budget: number; per_rule_per_minute: number }
 }
 
 // ── public API ───────────────────────────────────────────────────────────────────────────────
@@ -707,7 +712,17 @@ function normalise(raw: RawConfig, source: string): AgentConfig {
     checkpoint_interval: durationOf(raw.checkpoint_interval),
     shutdown_timeout: durationOf(raw.shutdown_timeout),
     log: { level: raw.log.level },
+    rules: { builtin: raw.rules.builtin, paths: list(raw.rules.paths).map((p) => path.resolve(dir, p)) },
+    routes: Object.fromEntries(Object.entries(raw.routes).map(([name, r]) => [name, { ...r }])),
+    alerts: {
+      index: raw.alerts.index,
+      edit_window: durationOf(raw.alerts.edit_window),
+      edit_budget: raw.alerts.edit_budget,
+      per_rule_per_minute: raw.alerts.per_rule_per_minute,
+    },
   }
+  if (raw.telegram !== undefined) config.telegram = { ...raw.telegram }
+  if (raw.kibana !== undefined) config.kibana = { ...raw.kibana }
   if (raw.service.environment !== undefined) config.service.environment = raw.service.environment
   if (es.username !== undefined) config.elasticsearch.username = es.username
   if (es.password !== undefined) config.elasticsearch.password = es.password

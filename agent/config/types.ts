@@ -89,6 +89,13 @@ export interface ElasticsearchConfig {
   dead_letter_index: string
 }
 
+export interface RouteConfig {
+  chats: Array<{ chat_id: number | string; thread_id?: number }>
+  language: 'en' | 'ru' | 'id'
+  timezone: string
+  silent_below?: 'critical' | 'error' | 'warning' | 'info'
+}
+
 export interface ServiceConfig {
   name: string
   environment?: string
@@ -113,4 +120,17 @@ export interface AgentConfig {
   /** On SIGTERM/SIGINT: how long to wait for in-flight documents before persisting and exiting (ms). */
   shutdown_timeout: number
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' }
+  /** Built-in packs (true = all) and the user's rule files (resolved against the config file's directory). */
+  rules: { builtin: boolean | string[]; paths: string[] }
+  /** Absent: alerts go to the console. */
+  telegram?: { bot_token: string; api_root: string }
+  routes: Record<string, RouteConfig>
+  kibana?: { url: string }
+  alerts: {
+    index: string
+    /** ms */
+    edit_window: number
+    edit_budget: number
+    per_rule_per_minute: number
+  }
 }

@@ -56,6 +56,9 @@ export function agentConfig(s: Scenario, esUrl: string, inputs: FileInputConfig[
     checkpoint_interval: 200,
     shutdown_timeout: 10_000,
     log: { level: 'warn' },
+    rules: { builtin: false, paths: [] },
+    routes: {},
+    alerts: { index: `${s.template}-alerts`, edit_window: 3_600_000, edit_budget: 20, per_rule_per_minute: 20 },
   }
 }
 

@@ -53,6 +53,8 @@ export interface SinkOptions {
   client?: Client
   events: SinkEvents
   logger: Logger
+  /** Nothing is sent before this resolves (the agent installs the index template first); pushes are buffered meanwhile. */
+  ready?: Promise<void>
 }
 
 export interface SinkStats {
@@ -213,6 +215,7 @@ export class ElasticsearchSink {
   private readonly belowWaiters: Array<{ bytes: number; resolve: () => void }> = []
   private closing = false
   private stopped = false
+  private isReady = true
 
   /** Memo of the last index's action-line prefix: consecutive documents nearly always share it. */
   private lastIndex = ''
@@ -229,6 +232,10 @@ export class ElasticsearchSink {
     this.log = opts.logger
     this.deadLetters = new DeadLetterFile(join(opts.stateDir, 'deadletter.ndjson'))
     this.indexFor = compileIndexName(cfg.index)
+    if (opts.ready) {
+      this.isReady = false
+      void opts.ready.then(() => { this.isReady = true; this.pump() })
+    }
     this.arenas = new BufferPool(Math.max(64 * 1024, cfg.batch_max_bytes + (cfg.batch_max_bytes >> 2)), cfg.concurrency + 2)
     this.arena = this.arenas.take()
     this.rawSlab = this.slabs.take()
@@ -369,7 +376,7 @@ export class ElasticsearchSink {
   }
 
   private pump(): void {
-    if (this.stopped) return
+    if (this.stopped || !this.isReady) return
     const wait = this.resumeAt - Date.now()
     if (wait > 0) {
       if (this.wakeTimer === undefined) {

@@ -14,6 +14,13 @@ export interface RecordConsumer {
   accept(records: RawRecord[], source: HarvestedSource): void
   /** Resolves when there is room in the bounded buffer for more (backpressure, invariant 3). */
   room(): Promise<void>
+  /** Whether there is room now. */
+  hasRoom(): boolean
+  /**
+   * When the buffer is full, keep reading for the rules only (invariant 4: alerts do not wait for
+   * Elasticsearch) and come back later to ship what was read meanwhile. False without rules.
+   */
+  readonly readAhead: boolean
   /** A source starts or stops producing: the consumer routes acknowledgements by sourceId. */
   attach(source: HarvestedSource): void
   detach(source: HarvestedSource): void
@@ -25,6 +32,12 @@ export interface HarvestedSource {
   readonly path: string
   readonly input: FileInputConfig
   readonly tracker: AckTracker
+  /** false while reading ahead for the rules only: records are evaluated, not shipped. */
+  readonly shipping: boolean
+  /** Records starting before this offset were already evaluated by the rules (before a restart, or while reading ahead). */
+  readonly rulesFrom: number
+  /** Just past the last record the rules evaluated; the consumer advances it. */
+  rulesPos: number
 }
 
 export interface HarvesterOptions {
@@ -32,6 +45,8 @@ export interface HarvesterOptions {
   identity: FileIdentity
   generation: number
   startOffset: number
+  /** Records before this offset were evaluated by the rules before (the checkpoint's rules offset). */
+  rulesFrom?: number
   input: FileInputConfig
   consumer: RecordConsumer
   slots: Semaphore
@@ -63,6 +78,11 @@ export class Harvester implements HarvestedSource {
   generation: number
   sourceId: string
   tracker = new AckTracker()
+  shipping = true
+  rulesFrom: number
+  rulesPos: number
+  /** While reading ahead: where shipping resumes (the first record not handed to the sink). */
+  private shipResume = 0
   /** Bytes read so far (the next read starts here). */
   private readPos: number
   private splitter: LineSplitter
@@ -83,6 +103,8 @@ export class Harvester implements HarvestedSource {
     this.generation = opts.generation
     this.sourceId = sourceIdOf(opts.identity.id, opts.generation)
     this.readPos = opts.startOffset
+    this.rulesFrom = Math.max(opts.rulesFrom ?? opts.startOffset, opts.startOffset)
+    this.rulesPos = this.rulesFrom
     this.splitter = new LineSplitter(opts.startOffset, opts.input.max_line_bytes)
     this.multiline = opts.input.multiline ? new Multiline(opts.input.multiline) : undefined
     this.done = this.run()
@@ -92,6 +114,7 @@ export class Harvester implements HarvestedSource {
   committedOffset(): number {
     const unacked = this.tracker.firstUnacked()
     if (unacked !== undefined) return unacked
+    if (!this.shipping) return this.shipResume
     return this.multiline?.pendingOffset ?? this.splitter.position
   }
 
@@ -132,7 +155,12 @@ export class Harvester implements HarvestedSource {
       const buf = Buffer.allocUnsafe(CHUNK)
       const out: RawRecord[] = []
       while (!this.stopped) {
-        await consumer.room()
+        if (!consumer.hasRoom()) {
+          if (!consumer.readAhead || this.opts.oneShot) await consumer.room()
+          else if (this.shipping) this.startReadAhead()
+        } else if (!this.shipping) {
+          this.stopReadAhead()
+        }
         if (this.stopped) break
         const { bytesRead } = await this.fh.read(buf, 0, CHUNK, this.readPos)
         if (bytesRead > 0) {
@@ -198,6 +226,26 @@ export class Harvester implements HarvestedSource {
   }
 
   /**
+   * Elasticsearch cannot take more now: go on reading for the rules only, remembering where
+   * shipping stopped. Nothing is held meanwhile, so memory stays bounded however long it lasts.
+   */
+  private startReadAhead(): void {
+    this.shipping = false
+    this.shipResume = this.multiline?.pendingOffset ?? this.splitter.position
+    this.opts.log.debug({ path: this.path, from: this.shipResume }, 'the Elasticsearch buffer is full: reading ahead for the rules only')
+    void this.opts.consumer.room().then(() => this.wake())
+  }
+
+  /** Room again: go back to where shipping stopped; the rules skip what they have already seen. */
+  private stopReadAhead(): void {
+    this.shipping = true
+    this.rulesFrom = this.rulesPos
+    this.readPos = this.shipResume
+    this.splitter = new LineSplitter(this.shipResume, this.input.max_line_bytes)
+    this.multiline = this.input.multiline ? new Multiline(this.input.multiline) : undefined
+  }
+
+  /**
    * At the end of the file: flush an idle multiline group, look for truncation and rotation, and
    * wait for more. Returns true when the harvester should finish.
    */
@@ -226,12 +274,12 @@ export class Harvester implements HarvestedSource {
         this.opts.log.info({ path: this.path }, 'file was renamed or deleted; reading it to its end')
         this.opts.onMoved?.(this.path)
       }
-      if (now - this.lastData >= Math.min(MOVED_GRACE_MS, this.input.close_inactive)) {
+      if (this.shipping && now - this.lastData >= Math.min(MOVED_GRACE_MS, this.input.close_inactive)) {
         // Nobody will write to it again.
         this.finish(out)
         return true
       }
-    } else if (now - this.lastData >= this.input.close_inactive) {
+    } else if (this.shipping && now - this.lastData >= this.input.close_inactive) {
       // Quiet for long: free the descriptor. A later change rediscovers the file and resumes at the checkpoint.
       return true
     }
@@ -258,6 +306,10 @@ export class Harvester implements HarvestedSource {
     this.sourceId = sourceIdOf(this.identity.id, this.generation)
     this.tracker = new AckTracker()
     this.readPos = 0
+    // What was read ahead and not shipped is gone with the truncation; a new generation starts.
+    this.shipping = true
+    this.rulesFrom = 0
+    this.rulesPos = 0
     this.splitter = new LineSplitter(0, this.input.max_line_bytes)
     this.multiline = this.input.multiline ? new Multiline(this.input.multiline) : undefined
     this.opts.consumer.attach(this)

@@ -85,7 +85,7 @@ export class FileInput {
       if (h.input !== this.opts.input) continue
       this.opts.registry.set(h.identity.id, {
         id: h.identity.id, generation: h.generation, path: h.path,
-        dev: h.identity.dev, ino: h.identity.ino, offset: h.committedOffset(), seen: now,
+        dev: h.identity.dev, ino: h.identity.ino, offset: h.committedOffset(), rules_offset: Math.max(h.rulesPos, h.committedOffset()), seen: now,
       })
     }
   }
@@ -155,12 +155,15 @@ export class FileInput {
       return
     }
     let offset: number
+    let rulesFrom: number | undefined
     let generation = cp?.generation ?? 0
     if (cp) {
       offset = cp.offset
+      rulesFrom = cp.rules_offset
       if (size < offset) {
         log.info({ path, size, offset }, 'file was truncated while the agent was away; reading it from the start')
         offset = 0
+        rulesFrom = undefined
         generation++
       }
     } else if (!this.ready && input.start_position === 'end') {
@@ -170,7 +173,7 @@ export class FileInput {
     }
 
     const h = new Harvester({
-      path, identity, generation, startOffset: offset, input,
+      path, identity, generation, startOffset: offset, rulesFrom, input,
       consumer: this.opts.consumer, slots: this.opts.slots, log, oneShot: false,
       onMoved: (p) => { if (this.paths.has(p)) void this.discover(p) },
     })
@@ -191,7 +194,7 @@ export class FileInput {
     if (this.stopping) return
     this.opts.registry.set(h.identity.id, {
       id: h.identity.id, generation: h.generation, path: h.path,
-      dev: h.identity.dev, ino: h.identity.ino, offset: h.committedOffset(), seen: Date.now(),
+      dev: h.identity.dev, ino: h.identity.ino, offset: h.committedOffset(), rules_offset: Math.max(h.rulesPos, h.committedOffset()), seen: Date.now(),
     })
     this.opts.consumer.detach(h)
     if (this.opts.live.get(h.identity.id) === h) this.opts.live.delete(h.identity.id)

@@ -1,0 +1,207 @@
+/**
+ * Which rules an entry can concern, without running every rule's predicate on it. Two indexes:
+ *
+ * - By value: a rule whose condition cannot be true unless a field equals one of some values
+ *   (`service.name: billing and ...`, `http.request.method: (PUT or DELETE)`) is filed under
+ *   those values; per entry, the field is read once and the rules are found by a Map lookup.
+ *   Of the equalities a rule has, the field with the most distinct values across all rules is
+ *   used, since it splits the rules finest.
+ * - By field: any other rule is put in a bucket by the set of fields that must exist for its
+ *   condition to be true (`required`); a bucket is taken when all its fields exist, and each
+ *   field's existence is looked up once per entry however many buckets share it.
+ *
+ * So with 1,000 rules the work per entry is a few dozen property reads and lookups plus the
+ * predicates of the rules that can match. Rules that require no field and no value (a `not`, an
+ * `any` over different fields) are always candidates. Disabled rules never are.
+ */
+import type { Entry } from '../agent/entry'
+import type { CompiledRule } from './compiled'
+import { equalityKey, mandatoryEqualities, type Equality } from './condition'
+import { compileField, type FieldAccessor } from './fields'
+import type { ConditionSpec, MatchSpec } from './model'
+import { parseQuery } from './query'
+
+/**
+ * The fields an entry must have for the rule to need it at all:
+ * - ratio: those of `base` (the numerator is taken within the base);
+ * - absence with `end`: those both the start and the end need (either one concerns the rule);
+ * - otherwise (new_value too) those of the rule's condition. A new_value rule's watched field is
+ *   not required: the engine may derive it while evaluating (error.fingerprint).
+ */
+export function requiredFields(compiled: CompiledRule): string[] {
+  const { rule, match, base, end } = compiled
+  if (rule.type === 'ratio' && base !== undefined) return [...base.required]
+  if (rule.type === 'absence' && end !== undefined) return match.required.filter((field) => end.required.includes(field))
+  return [...match.required]
+}
+
+/** A query or when, as a ConditionSpec. */
+function specOf(match: MatchSpec): ConditionSpec | undefined {
+  if (match.when !== undefined) return match.when
+  return match.query !== undefined ? parseQuery(match.query).query?.spec : undefined
+}
+
+/** The entries the rule needs to see: the base for ratio, the start or the end for correlated absence. */
+function indexedSpec(compiled: CompiledRule): ConditionSpec | undefined {
+  const { rule } = compiled
+  if (rule.type === 'ratio') return specOf(rule.base)
+  const own = specOf(rule)
+  if (rule.type !== 'absence' || rule.end === undefined) return own
+  const end = specOf(rule.end)
+  return own !== undefined && end !== undefined ? { any: [own, end] } : undefined
+}
+
+/** The equalities the rule needs to see an entry. */
+function equalitiesOf(compiled: CompiledRule): Equality[] {
+  const spec = indexedSpec(compiled)
+  return spec === undefined ? [] : mandatoryEqualities(spec)
+}
+
+interface ValueIndex {
+  read: FieldAccessor
+  rules: Map<string, number[]>
+}
+
+interface Bucket {
+  /** Indexes into the index's field list. */
+  fields: number[]
+  /** Indexes into the index's rules. */
+  rules: number[]
+}
+
+export class RuleIndex {
+  /** Enabled rules indexed. */
+  readonly size: number
+  private readonly rules: CompiledRule[] = []
+  private readonly always: number[] = []
+  private readonly byValue: ValueIndex[] = []
+  private readonly buckets: Bucket[] = []
+  private readonly accessors: FieldAccessor[] = []
+  /** Per field: the entry generation its `present` value was computed for. */
+  private readonly stamp: Uint32Array
+  private readonly present: Uint8Array
+  /** Per rule: the entry generation it was last added for (a rule filed under two values of an array comes once). */
+  private readonly added: Uint32Array
+  private generation = 0
+
+  constructor(rules: readonly CompiledRule[]) {
+    const enabled = rules.filter((compiled) => compiled.rule.enabled)
+    this.rules = enabled
+    this.size = enabled.length
+    const equalities = enabled.map(equalitiesOf)
+    // How finely each field splits the rules: its number of distinct values over all rules.
+    const distinct = new Map<string, Set<string>>()
+    for (const list of equalities) {
+      for (const { field, keys } of list) {
+        let set = distinct.get(field)
+        if (set === undefined) distinct.set(field, (set = new Set()))
+        for (const key of keys) set.add(key)
+      }
+    }
+    const byValue = new Map<string, ValueIndex>()
+    const byKey = new Map<string, Bucket>()
+    const fieldIndex = new Map<string, number>()
+    enabled.forEach((compiled, r) => {
+      const best = equalities[r]!.reduce<Equality | undefined>(
+        (chosen, e) => (chosen === undefined || distinct.get(e.field)!.size > distinct.get(chosen.field)!.size ? e : chosen), undefined)
+      if (best !== undefined) {
+        let index = byValue.get(best.field)
+        if (index === undefined) {
+          index = { read: compileField(best.field), rules: new Map() }
+          byValue.set(best.field, index)
+          this.byValue.push(index)
+        }
+        for (const key of best.keys) {
+          const list = index.rules.get(key)
+          if (list === undefined) index.rules.set(key, [r])
+          else list.push(r)
+        }
+        return
+      }
+      const required = [...new Set(requiredFields(compiled))].sort()
+      if (required.length === 0) {
+        this.always.push(r)
+        return
+      }
+      const key = required.join('\n')
+      let bucket = byKey.get(key)
+      if (bucket === undefined) {
+        const fields = required.map((field) => {
+          let index = fieldIndex.get(field)
+          if (index === undefined) {
+            index = this.accessors.length
+            fieldIndex.set(field, index)
+            this.accessors.push(compileField(field))
+          }
+          return index
+        })
+        bucket = { fields, rules: [] }
+        byKey.set(key, bucket)
+        this.buckets.push(bucket)
+      }
+      bucket.rules.push(r)
+    })
+    this.stamp = new Uint32Array(this.accessors.length)
+    this.present = new Uint8Array(this.accessors.length)
+    this.added = new Uint32Array(enabled.length)
+  }
+
+  /**
+   * The enabled rules that may match `entry`, in an order fixed at construction (not the load
+   * order). The predicates still decide; this only leaves out rules that cannot match.
+   */
+  candidates(entry: Entry): CompiledRule[] {
+    const out: CompiledRule[] = []
+    const rules = this.rules
+    for (let i = 0; i < this.always.length; i++) out.push(rules[this.always[i]!]!)
+    // A new generation invalidates every cached existence at once, without clearing arrays.
+    this.generation = (this.generation + 1) >>> 0
+    if (this.generation === 0) {
+      this.stamp.fill(0)
+      this.added.fill(0)
+      this.generation = 1
+    }
+    const generation = this.generation
+    for (let v = 0; v < this.byValue.length; v++) {
+      const index = this.byValue[v]!
+      const value = index.read(entry)
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) this.addValue(index, value[i], generation, out)
+      } else {
+        this.addValue(index, value, generation, out)
+      }
+    }
+    for (let b = 0; b < this.buckets.length; b++) {
+      const bucket = this.buckets[b]!
+      const fields = bucket.fields
+      let all = true
+      for (let i = 0; i < fields.length; i++) {
+        const f = fields[i]!
+        if (this.stamp[f] !== generation) {
+          const value = this.accessors[f]!(entry)
+          this.present[f] = value === undefined || value === null ? 0 : 1
+          this.stamp[f] = generation
+        }
+        if (this.present[f] === 0) {
+          all = false
+          break
+        }
+      }
+      if (all) for (let r = 0; r < bucket.rules.length; r++) out.push(rules[bucket.rules[r]!]!)
+    }
+    return out
+  }
+
+  private addValue(index: ValueIndex, value: unknown, generation: number, out: CompiledRule[]): void {
+    const key = equalityKey(value)
+    if (key === undefined) return
+    const hits = index.rules.get(key)
+    if (hits === undefined) return
+    for (let i = 0; i < hits.length; i++) {
+      const r = hits[i]!
+      if (this.added[r] === generation) continue
+      this.added[r] = generation
+      out.push(this.rules[r]!)
+    }
+  }
+}

@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import type { Entry } from '../agent/entry'
+import { parserFor } from '../agent/parsers'
+import type { CompiledRule } from '../rules/compiled'
+import { loadRuleText } from '../rules/load'
+import { requiredFields, RuleIndex } from '../rules/rule-index'
+
+function load(yaml: string): CompiledRule[] {
+  const { rules, problems } = loadRuleText(yaml, 'index.yaml')
+  if (problems.length > 0) throw new Error(problems.map((p) => p.format()).join('\n'))
+  return rules
+}
+
+function corpus(): Entry[] {
+  const parse = parserFor('access')
+  const text = readFileSync(join(__dirname, '..', '..', 'shared', 'corpus', 'apache-combined-2015.log'), 'utf8')
+  return text.split('\n').filter((l) => l.length > 0).map((line, i) => ({ sourceId: 'c', offset: i, end: i + 1, text: line, fields: parse(line, { timezone: 'UTC' }).fields }))
+}
+
+/** Whether the rule needs to see the entry: its condition (or, for ratio, the base; for absence, the start or the end) holds. */
+function concerns(compiled: CompiledRule, entry: Entry): boolean {
+  if (compiled.rule.type === 'ratio') return compiled.base!.test(entry)
+  return compiled.match.test(entry) || (compiled.end?.test(entry) ?? false)
+}
+
+const RULES = `
+rules:
+  - { id: status-5xx, type: match, query: 'http.response.status_code >= 500' }
+  - { id: get-404, type: match, query: 'http.request.method: GET and http.response.status_code: 404' }
+  - { id: head-or-options, type: match, query: 'http.request.method: (HEAD or OPTIONS)' }
+  - { id: status-text, type: match, when: { field: http.response.status_code, equals: "304" } }
+  - { id: bot, type: match, query: 'user_agent.original: /bot|crawler/i' }
+  - { id: either, type: match, query: 'url.query: * or http.request.referrer: *semicomplete*' }
+  - { id: no-referrer, type: match, when: { field: http.request.referrer, exists: false } }
+  - { id: not-get, type: match, query: 'not http.request.method: GET' }
+  - { id: method-any-case, type: match, when: { field: http.request.method, equals: post, ignore_case: true } }
+  - { id: pino-only, type: match, query: 'req.method: DELETE' }
+  - { id: disabled, type: match, enabled: false, query: 'http.response.status_code: 200' }
+  - { id: ratio, type: ratio, base: { query: 'http.request.method: GET' }, query: 'http.response.status_code >= 400', threshold: 0.1, window: 5m }
+  - { id: absence, type: absence, query: 'url.path: /favicon.ico', end: { query: 'url.path: /robots.txt' }, key: client.ip, within: 1h }
+  - { id: new-ip, type: new_value, query: 'url.path: /admin*', field: client.ip }
+`
+
+t.test('every rule that concerns an entry is a candidate, on real traffic', async (t) => {
+  const rules = load(RULES)
+  const index = new RuleIndex(rules)
+  t.equal(index.size, rules.length - 1, 'the disabled rule is not indexed')
+  const entries = corpus()
+  let missed = 0
+  let disabled = 0
+  let candidates = 0
+  const concerned = new Map<string, number>()
+  const offered = new Map<string, number>()
+  for (const entry of entries) {
+    const found = new Set(index.candidates(entry).map((c) => c.rule.id))
+    candidates += found.size
+    for (const id of found) offered.set(id, (offered.get(id) ?? 0) + 1)
+    if (found.has('disabled')) disabled++
+    for (const rule of rules) {
+      if (!rule.rule.enabled || !concerns(rule, entry)) continue
+      concerned.set(rule.rule.id, (concerned.get(rule.rule.id) ?? 0) + 1)
+      if (!found.has(rule.rule.id)) missed++
+    }
+  }
+  t.equal(missed, 0, 'no rule that concerns an entry is left out')
+  t.equal(disabled, 0, 'a disabled rule never is a candidate')
+  for (const id of ['status-5xx', 'get-404', 'head-or-options', 'status-text', 'bot', 'either', 'no-referrer', 'not-get', 'method-any-case', 'ratio', 'absence']) {
+    t.ok((concerned.get(id) ?? 0) > 0, `${id} concerns some entries (${concerned.get(id) ?? 0})`)
+  }
+  // Rules filed by value are offered exactly where the value is.
+  t.equal(offered.get('head-or-options'), concerned.get('head-or-options'))
+  t.equal(offered.get('status-text'), concerned.get('status-text'))
+  t.equal(offered.get('pino-only'), undefined, 'a field access logs do not have')
+  t.equal(offered.get('absence'), concerned.get('absence'), 'a correlated absence rule is filed under the values of its start and its end')
+  t.comment(`${(candidates / entries.length).toFixed(2)} candidates per entry of ${index.size} rules`)
+})
+
+t.test('rules are found by the values they need, and by the fields they need', async (t) => {
+  const rules = load(RULES)
+  const index = new RuleIndex(rules)
+  const ids = (fields: Entry['fields'], object?: Record<string, unknown>): string[] => {
+    const e: Entry = { sourceId: 's', offset: 0, end: 1, text: '', fields }
+    if (object !== undefined) e.object = object
+    return index.candidates(e).map((c) => c.rule.id).sort()
+  }
+  // Always: the rules that need no field (not-get, no-referrer, either: an `any` over two fields).
+  const always = ['either', 'no-referrer', 'not-get']
+  t.same(ids({}), always)
+  t.same(ids({ 'http.request.method': 'PUT', 'http.response.status_code': 200 }), [...always, 'method-any-case', 'status-5xx'].sort(),
+    'status-5xx is filed by field (a range); method-any-case ignores case, so by field too')
+  t.same(ids({ 'http.request.method': 'GET', 'http.response.status_code': 404 }), [...always, 'get-404', 'method-any-case', 'ratio', 'status-5xx'].sort())
+  t.same(ids({ 'http.request.method': 'HEAD', 'http.response.status_code': '304' }), [...always, 'head-or-options', 'method-any-case', 'status-5xx', 'status-text'].sort())
+  t.same(ids({ 'http.response.status_code': 304 }), [...always, 'status-5xx', 'status-text'].sort(), '304 and "304" are the same value')
+  // new-ip (url.path: /admin*, a prefix) is filed by field: any entry with a url.path.
+  t.same(ids({ 'url.path': '/favicon.ico' }), [...always, 'absence', 'new-ip'].sort(), 'the start of an absence rule')
+  t.same(ids({ 'url.path': '/robots.txt' }), [...always, 'absence', 'new-ip'].sort(), 'and its end')
+  t.same(ids({ 'url.path': '/index.html' }), [...always, 'new-ip'].sort())
+  t.same(ids({ 'url.path': '/admin/x' }), [...always, 'new-ip'].sort(), 'new_value: not its watched field, which the engine may derive')
+  t.same(ids({}, { req: { method: 'DELETE' } }), [...always, 'pino-only'].sort(), 'values in the JSON object are found')
+  t.same(ids({ 'http.request.method': ['OPTIONS', 'HEAD'] as unknown as string }), [...always, 'head-or-options', 'method-any-case'].sort(),
+    'an array value: once, however many elements match')
+})
+
+t.test('requiredFields by rule type', async (t) => {
+  const rules = load(RULES)
+  const byId = new Map(rules.map((r) => [r.rule.id, r]))
+  t.same(requiredFields(byId.get('ratio')!), ['http.request.method'], 'ratio: the base')
+  t.same(requiredFields(byId.get('absence')!), ['url.path'], 'absence: what start and end both need')
+  t.same(requiredFields(byId.get('new-ip')!), ['url.path'], 'new_value: its condition only')
+  t.same(requiredFields(byId.get('either')!), [])
+})

@@ -393,10 +393,22 @@ function compileFieldTest(spec: FieldTestSpec, path: PathSegment[], problems: Co
  * value as it is, then those that ignore case on the value lower-cased (once). A regex with
  * ignore_case gets the value as it is: RE2 folds case itself, more exactly than toLowerCase.
  */
+let lastText = ''
+let lastLower = ''
+
+/** Many ignore_case tests read the same field of the same entry: lower-case it once. */
+function lowerCase(text: string): string {
+  if (text !== lastText) {
+    lastText = text
+    lastLower = text.toLowerCase()
+  }
+  return lastLower
+}
+
 function prepared(raw: ValueTest | undefined, lowered: ValueTest | undefined, decode: boolean): ValueTest | undefined {
   let test: ValueTest | undefined
-  if (raw !== undefined && lowered !== undefined) test = (v) => raw(v) && lowered(typeof v === 'string' ? v.toLowerCase() : v)
-  else if (lowered !== undefined) test = (v) => lowered(typeof v === 'string' ? v.toLowerCase() : v)
+  if (raw !== undefined && lowered !== undefined) test = (v) => raw(v) && lowered(typeof v === 'string' ? lowerCase(v) : v)
+  else if (lowered !== undefined) test = (v) => lowered(typeof v === 'string' ? lowerCase(v) : v)
   else test = raw
   if (test === undefined || !decode) return test
   const inner = test

@@ -150,7 +150,7 @@ export class Agent {
           return
         }
         if (!said) {
-          this.log.warn({ hosts: this.cfg.elasticsearch.hosts, err: (err as Error).message }, 'LW_ES_UNREACHABLE: Elasticsearch does not answer; retrying (nothing is read or lost meanwhile)')
+          this.log.warn({ hosts: this.cfg.elasticsearch.hosts, err: (err as Error).message }, 'LW_ES_UNREACHABLE: Elasticsearch does not answer; retrying. Entries are kept (nothing is lost) and alert rules keep running meanwhile')
           said = true
         }
         await new Promise((r) => setTimeout(r, delay))

@@ -24,6 +24,7 @@ import { suggestField } from './fields'
 import type { CompiledCondition, ConditionSpec, MatchSpec, Rule, RuleType } from './model'
 import { compileQuery, parseQuery } from './query'
 import schema from './schema.json'
+import { TYPE_WORDS, listWords } from '../agent/config/words'
 
 export interface LoadResult {
   /** The rules that loaded, in file order (files sorted by name within a directory). */
@@ -365,19 +366,6 @@ function validate(data: unknown, report: Report): string[] {
   return errors.map((error) => error.instancePath)
 }
 
-const TYPE_WORDS: Record<string, string> = {
-  string: 'text',
-  integer: 'a whole number',
-  number: 'a number',
-  boolean: 'true or false',
-  array: 'a list',
-  object: 'a mapping',
-  null: 'nothing',
-}
-
-function listWords(words: string[]): string {
-  return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}`
-}
 
 function describe(value: unknown): string {
   if (value === null || value === undefined) return 'an empty value'

@@ -20,6 +20,7 @@ import { formatKeyPath, pathToPointer, pointerToPath, SourceMap, type PathSegmen
 import schema from './schema.json'
 import { closest } from './suggest'
 import type { AgentConfig, FileInputConfig, InputFormat, MultilineConfig, RouteConfig } from './types'
+import { TYPE_WORDS, listWords } from './words'
 
 // ── the YAML as written, after the schema filled in defaults ─────────────────────────────────
 
@@ -428,19 +429,6 @@ function definitionOf(error: ErrorObject): string | undefined {
   return /^#\/definitions\/([^/]+)\//.exec(error.schemaPath)?.[1]
 }
 
-const TYPE_WORDS: Record<string, string> = {
-  string: 'text',
-  integer: 'a whole number',
-  number: 'a number',
-  boolean: 'true or false',
-  array: 'a list',
-  object: 'a mapping',
-  null: 'nothing',
-}
-
-function listWords(words: string[]): string {
-  return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}`
-}
 
 function exampleHint(key: PathSegment | undefined, parentSchema: ErrorObject['parentSchema']): string | undefined {
   const examples: unknown = parentSchema?.examples

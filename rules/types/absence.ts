@@ -18,7 +18,7 @@ import type { FieldValue } from '../../agent/entry'
 import type { CompiledRule } from '../compiled'
 import type { AbsenceRule, AlertEvent, CompiledCondition, Millis } from '../model'
 import { digest, type EntryScope, entryEventId, formatDuration, groupKeyRecord, makeEvent, type RuleRuntime, type RuntimeLimits } from './runtime'
-import { GroupWindows, KEY_SEPARATOR, splitKey, type WindowGroup } from './window'
+import { GroupWindows, KEY_SEPARATOR, splitKey, type WindowGroup, WindowedRuntime } from './window'
 
 /** A start waiting for its end (or fired and waiting to be resolved). */
 interface Pending {
@@ -203,12 +203,13 @@ function whereFields(fields: Record<string, FieldValue>): Record<string, FieldVa
 }
 
 /** Flatline absence: fewer than `min_count` matches in `window`. */
-export class FlatlineRuntime implements RuleRuntime {
-  private readonly windows: GroupWindows
+export class FlatlineRuntime extends WindowedRuntime implements RuleRuntime {
+  protected readonly windows: GroupWindows
   private readonly window: Millis
   private readonly minCount: number
 
   constructor(public compiled: CompiledRule, limits: RuntimeLimits) {
+    super()
     const rule = rulesOf(compiled)
     if (rule.window === undefined) {
       throw new LwError('LW_INTERNAL', `rule ${rule.id}: a flatline absence rule reached the engine without a window`)
@@ -270,21 +271,4 @@ export class FlatlineRuntime implements RuleRuntime {
     })
   }
 
-  exportState(): unknown {
-    return { groups: this.windows.export(), overflowed: this.windows.overflowed }
-  }
-
-  importState(state: unknown): void {
-    const s = state as { groups?: unknown; overflowed?: unknown } | null
-    this.windows.import(s?.groups)
-    if (typeof s?.overflowed === 'number') this.windows.overflowed = s.overflowed
-  }
-
-  size(): number {
-    return this.windows.size
-  }
-
-  overflowed(): number {
-    return this.windows.overflowed
-  }
 }

@@ -9,13 +9,14 @@
 import type { CompiledRule } from '../compiled'
 import type { AlertEvent, FrequencyRule, Millis } from '../model'
 import { digest, type EntryScope, entryEventId, formatDuration, groupKeyRecord, makeEvent, type RuleRuntime, type RuntimeLimits } from './runtime'
-import { GroupWindows, type WindowGroup } from './window'
+import { GroupWindows, type WindowGroup, WindowedRuntime } from './window'
 
-export class FrequencyRuntime implements RuleRuntime {
-  private readonly windows: GroupWindows
+export class FrequencyRuntime extends WindowedRuntime implements RuleRuntime {
+  protected readonly windows: GroupWindows
   private lastSweep = -Infinity
 
   constructor(public compiled: CompiledRule, limits: RuntimeLimits) {
+    super()
     const rule = this.rule
     this.windows = new GroupWindows(rule.window, 1, limits.maxGroups, rule.group_by)
   }
@@ -78,21 +79,4 @@ export class FrequencyRuntime implements RuleRuntime {
     })
   }
 
-  exportState(): unknown {
-    return { groups: this.windows.export(), overflowed: this.windows.overflowed }
-  }
-
-  importState(state: unknown): void {
-    const s = state as { groups?: unknown; overflowed?: unknown } | null
-    this.windows.import(s?.groups)
-    if (typeof s?.overflowed === 'number') this.windows.overflowed = s.overflowed
-  }
-
-  size(): number {
-    return this.windows.size
-  }
-
-  overflowed(): number {
-    return this.windows.overflowed
-  }
 }

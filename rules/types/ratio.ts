@@ -13,16 +13,17 @@
 import type { CompiledRule } from '../compiled'
 import type { AlertEvent, Millis, RatioRule } from '../model'
 import { digest, type EntryScope, entryEventId, formatDuration, formatPercent, groupKeyRecord, makeEvent, type RuleRuntime, type RuntimeLimits } from './runtime'
-import { GroupWindows, type WindowGroup } from './window'
+import { GroupWindows, type WindowGroup, WindowedRuntime } from './window'
 
 const BASE = 0
 const MATCHED = 1
 
-export class RatioRuntime implements RuleRuntime {
-  private readonly windows: GroupWindows
+export class RatioRuntime extends WindowedRuntime implements RuleRuntime {
+  protected readonly windows: GroupWindows
   private lastSweep = -Infinity
 
   constructor(public compiled: CompiledRule, limits: RuntimeLimits) {
+    super()
     this.windows = new GroupWindows(this.rule.window, 2, limits.maxGroups, this.rule.group_by)
   }
 
@@ -92,21 +93,4 @@ export class RatioRuntime implements RuleRuntime {
     })
   }
 
-  exportState(): unknown {
-    return { groups: this.windows.export(), overflowed: this.windows.overflowed }
-  }
-
-  importState(state: unknown): void {
-    const s = state as { groups?: unknown; overflowed?: unknown } | null
-    this.windows.import(s?.groups)
-    if (typeof s?.overflowed === 'number') this.windows.overflowed = s.overflowed
-  }
-
-  size(): number {
-    return this.windows.size
-  }
-
-  overflowed(): number {
-    return this.windows.overflowed
-  }
 }

@@ -189,3 +189,29 @@ export function splitKey(key: string, n: number): string[] {
   if (n === 1) return [key]
   return key.split(KEY_SEPARATOR)
 }
+
+/**
+ * What the windowed rule types (frequency, ratio, flatline) share: their state is their group
+ * windows, saved and restored the same way.
+ */
+export abstract class WindowedRuntime {
+  protected abstract readonly windows: GroupWindows
+
+  exportState(): unknown {
+    return { groups: this.windows.export(), overflowed: this.windows.overflowed }
+  }
+
+  importState(state: unknown): void {
+    const s = state as { groups?: unknown; overflowed?: unknown } | null
+    this.windows.import(s?.groups)
+    if (typeof s?.overflowed === 'number') this.windows.overflowed = s.overflowed
+  }
+
+  size(): number {
+    return this.windows.size
+  }
+
+  overflowed(): number {
+    return this.windows.overflowed
+  }
+}

@@ -10,6 +10,11 @@
  *   condition to be true (`required`); a bucket is taken when all its fields exist, and each
  *   field's existence is looked up once per entry however many buckets share it.
  *
+ * - By literal: a rule whose condition cannot be true unless a text field contains one of some
+ *   literals (a `contains`, a `prefix`, the words every match of a `regex` must have) is filed
+ *   under them; per field, one case-insensitive pass over the text tells whether any literal is
+ *   there at all, and only then are the rules found literal by literal.
+ *
  * So with 1,000 rules the work per entry is a few dozen property reads and lookups plus the
  * predicates of the rules that can match. Rules that require no field and no value (a `not`, an
  * `any` over different fields) are always candidates. Disabled rules never are.
@@ -17,7 +22,8 @@
 import type { Entry } from '../agent/entry'
 import type { CompiledRule } from './compiled'
 import { equalityKey, mandatoryEqualities, type Equality } from './condition'
-import { compileField, type FieldAccessor } from './fields'
+import { compileField, decodeUrl, type FieldAccessor } from './fields'
+import { requiredLiterals } from './regex'
 import type { ConditionSpec, MatchSpec } from './model'
 import { parseQuery } from './query'
 
@@ -57,6 +63,74 @@ function equalitiesOf(compiled: CompiledRule): Equality[] {
   return spec === undefined ? [] : mandatoryEqualities(spec)
 }
 
+/** A field a rule needs to contain one of `literals` (lower-case ASCII), read decoded when `decode`. */
+interface Gate {
+  field: string
+  decode: boolean
+  literals: string[]
+}
+
+const ASCII_ONLY = /^[\x00-\x7f]*$/
+
+function literalOf(text: unknown): string | undefined {
+  return typeof text === 'string' && text.length > 0 && ASCII_ONLY.test(text) ? text.toLowerCase() : undefined
+}
+
+/**
+ * The literal gates of a condition: it can only be true when one of the gates' fields contains
+ * one of its literals. Undefined when there is no such guarantee (a `not`, an `any` with a branch
+ * without one, tests that are not about text).
+ */
+export function gatesOf(spec: ConditionSpec): Gate[] | undefined {
+  if ('all' in spec && Array.isArray(spec.all)) {
+    let best: Gate[] | undefined
+    for (const child of spec.all) {
+      const gates = gatesOf(child)
+      if (gates !== undefined && (best === undefined || literalCount(gates) < literalCount(best))) best = gates
+    }
+    return best
+  }
+  if ('any' in spec && Array.isArray(spec.any)) {
+    const out: Gate[] = []
+    for (const child of spec.any) {
+      const gates = gatesOf(child)
+      if (gates === undefined) return undefined
+      out.push(...gates)
+    }
+    return out.length > 0 ? out : undefined
+  }
+  if (!('field' in spec)) return undefined
+  let literals: string[] | undefined
+  const one = literalOf(spec.contains) ?? literalOf(spec.prefix)
+  if (one !== undefined) literals = [one]
+  else if (typeof spec.regex === 'string') {
+    const found = requiredLiterals(spec.regex)
+    const lowered = found?.map(literalOf)
+    if (lowered !== undefined && lowered.every((l): l is string => l !== undefined)) literals = lowered
+  }
+  return literals === undefined ? undefined : [{ field: spec.field, decode: spec.decode === true, literals }]
+}
+
+function literalCount(gates: Gate[]): number {
+  return gates.reduce((n, g) => n + g.literals.length, 0)
+}
+
+interface LiteralIndex {
+  read: FieldAccessor
+  decode: boolean
+  /** Any of the literals, case-insensitively: one pass tells whether to look further. */
+  any: RegExp
+  literals: string[]
+  /** Per literal: the rules filed under it. */
+  rules: number[][]
+  /** Every rule filed here, for text the literal test cannot judge (non-ASCII: Unicode case folding). */
+  all: number[]
+}
+
+function escapeLiteral(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+}
+
 interface ValueIndex {
   read: FieldAccessor
   rules: Map<string, number[]>
@@ -75,6 +149,7 @@ export class RuleIndex {
   private readonly rules: CompiledRule[] = []
   private readonly always: number[] = []
   private readonly byValue: ValueIndex[] = []
+  private readonly byLiteral: LiteralIndex[] = []
   private readonly buckets: Bucket[] = []
   private readonly accessors: FieldAccessor[] = []
   /** Per field: the entry generation its `present` value was computed for. */
@@ -99,6 +174,7 @@ export class RuleIndex {
       }
     }
     const byValue = new Map<string, ValueIndex>()
+    const byLiteral = new Map<string, LiteralIndex>()
     const byKey = new Map<string, Bucket>()
     const fieldIndex = new Map<string, number>()
     enabled.forEach((compiled, r) => {
@@ -115,6 +191,30 @@ export class RuleIndex {
           const list = index.rules.get(key)
           if (list === undefined) index.rules.set(key, [r])
           else list.push(r)
+        }
+        return
+      }
+      const spec = indexedSpec(compiled)
+      const gates = spec === undefined ? undefined : gatesOf(spec)
+      if (gates !== undefined) {
+        for (const gate of gates) {
+          const key = `${gate.decode ? 'decoded' : 'raw'}\n${gate.field}`
+          let index = byLiteral.get(key)
+          if (index === undefined) {
+            index = { read: compileField(gate.field), decode: gate.decode, any: /$^/, literals: [], rules: [], all: [] }
+            byLiteral.set(key, index)
+            this.byLiteral.push(index)
+          }
+          for (const literal of gate.literals) {
+            let at = index.literals.indexOf(literal)
+            if (at === -1) {
+              at = index.literals.length
+              index.literals.push(literal)
+              index.rules.push([])
+            }
+            index.rules[at]!.push(r)
+          }
+          index.all.push(r)
         }
         return
       }
@@ -141,6 +241,7 @@ export class RuleIndex {
       }
       bucket.rules.push(r)
     })
+    for (const index of this.byLiteral) index.any = new RegExp(index.literals.map(escapeLiteral).join('|'), 'i')
     this.stamp = new Uint32Array(this.accessors.length)
     this.present = new Uint8Array(this.accessors.length)
     this.added = new Uint32Array(enabled.length)
@@ -171,6 +272,7 @@ export class RuleIndex {
         this.addValue(index, value, generation, out)
       }
     }
+    for (let l = 0; l < this.byLiteral.length; l++) this.addLiterals(this.byLiteral[l]!, entry, generation, out)
     for (let b = 0; b < this.buckets.length; b++) {
       const bucket = this.buckets[b]!
       const fields = bucket.fields
@@ -190,6 +292,40 @@ export class RuleIndex {
       if (all) for (let r = 0; r < bucket.rules.length; r++) out.push(rules[bucket.rules[r]!]!)
     }
     return out
+  }
+
+  private addLiterals(index: LiteralIndex, entry: Entry, generation: number, out: CompiledRule[]): void {
+    const value = index.read(entry)
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) this.addText(index, value[i], generation, out)
+    } else {
+      this.addText(index, value, generation, out)
+    }
+  }
+
+  private addText(index: LiteralIndex, value: unknown, generation: number, out: CompiledRule[]): void {
+    if (typeof value !== 'string') return
+    const text = index.decode ? decodeUrl(value) : value
+    // Outside ASCII, Unicode case folding (RE2's, toLowerCase's) can make text match a literal
+    // this pass would miss: let the predicates decide.
+    if (!ASCII_ONLY.test(text)) {
+      this.addRules(index.all, generation, out)
+      return
+    }
+    if (!index.any.test(text)) return
+    const lower = text.toLowerCase()
+    for (let i = 0; i < index.literals.length; i++) {
+      if (lower.includes(index.literals[i]!)) this.addRules(index.rules[i]!, generation, out)
+    }
+  }
+
+  private addRules(list: number[], generation: number, out: CompiledRule[]): void {
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i]!
+      if (this.added[r] === generation) continue
+      this.added[r] = generation
+      out.push(this.rules[r]!)
+    }
   }
 
   private addValue(index: ValueIndex, value: unknown, generation: number, out: CompiledRule[]): void {

@@ -93,11 +93,13 @@ t.test('rules are found by the values they need, and by the fields they need', a
   t.same(ids({ 'http.request.method': 'GET', 'http.response.status_code': 404 }), [...always, 'get-404', 'method-any-case', 'ratio', 'status-5xx'].sort())
   t.same(ids({ 'http.request.method': 'HEAD', 'http.response.status_code': '304' }), [...always, 'head-or-options', 'method-any-case', 'status-5xx', 'status-text'].sort())
   t.same(ids({ 'http.response.status_code': 304 }), [...always, 'status-5xx', 'status-text'].sort(), '304 and "304" are the same value')
-  // new-ip (url.path: /admin*, a prefix) is filed by field: any entry with a url.path.
-  t.same(ids({ 'url.path': '/favicon.ico' }), [...always, 'absence', 'new-ip'].sort(), 'the start of an absence rule')
-  t.same(ids({ 'url.path': '/robots.txt' }), [...always, 'absence', 'new-ip'].sort(), 'and its end')
-  t.same(ids({ 'url.path': '/index.html' }), [...always, 'new-ip'].sort())
+  // new-ip (url.path: /admin*, a prefix) is filed by literal: only paths containing /admin.
+  t.same(ids({ 'url.path': '/favicon.ico' }), [...always, 'absence'].sort(), 'the start of an absence rule')
+  t.same(ids({ 'url.path': '/robots.txt' }), [...always, 'absence'].sort(), 'and its end')
+  t.same(ids({ 'url.path': '/index.html' }), always, 'a path without the literal: the prefix rule is not a candidate')
+  t.same(ids({ 'url.path': '/ADMIN/x' }), [...always, 'new-ip'].sort(), 'literals are looked up ignoring case (the predicate decides)')
   t.same(ids({ 'url.path': '/admin/x' }), [...always, 'new-ip'].sort(), 'new_value: not its watched field, which the engine may derive')
+  t.same(ids({ 'url.path': '/ädmin/x' }), [...always, 'new-ip'].sort(), 'non-ASCII text: every literal-filed rule is a candidate')
   t.same(ids({}, { req: { method: 'DELETE' } }), [...always, 'pino-only'].sort(), 'values in the JSON object are found')
   t.same(ids({ 'http.request.method': ['OPTIONS', 'HEAD'] as unknown as string }), [...always, 'head-or-options', 'method-any-case'].sort(),
     'an array value: once, however many elements match')

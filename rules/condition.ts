@@ -393,16 +393,19 @@ function compileFieldTest(spec: FieldTestSpec, path: PathSegment[], problems: Co
  * value as it is, then those that ignore case on the value lower-cased (once). A regex with
  * ignore_case gets the value as it is: RE2 folds case itself, more exactly than toLowerCase.
  */
-let lastText = ''
-let lastLower = ''
+/** The last few lower-casings: many ignore_case tests read the same few fields of an entry. */
+const MEMO = 4
+const memoText: string[] = new Array<string>(MEMO).fill('')
+const memoLower: string[] = new Array<string>(MEMO).fill('')
+let memoNext = 0
 
-/** Many ignore_case tests read the same field of the same entry: lower-case it once. */
 function lowerCase(text: string): string {
-  if (text !== lastText) {
-    lastText = text
-    lastLower = text.toLowerCase()
-  }
-  return lastLower
+  for (let i = 0; i < MEMO; i++) if (memoText[i] === text) return memoLower[i]!
+  const lower = text.toLowerCase()
+  memoText[memoNext] = text
+  memoLower[memoNext] = lower
+  memoNext = (memoNext + 1) % MEMO
+  return lower
 }
 
 function prepared(raw: ValueTest | undefined, lowered: ValueTest | undefined, decode: boolean): ValueTest | undefined {

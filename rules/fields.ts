@@ -177,15 +177,19 @@ function decodeBytes(bytes: number[], sources: number[], text: string): string {
  * times: `%2527` (a double-encoded quote) becomes `'`. Text with no `%` or `+` is returned as it is,
  * without copying.
  */
-let lastRaw = ''
-let lastDecoded = ''
+/** The last few decodings: rules decode the same few fields (path, query, user agent, referrer) of an entry again and again. */
+const MEMO = 4
+const memoRaw: string[] = new Array<string>(MEMO).fill('')
+const memoDecoded: string[] = new Array<string>(MEMO).fill('')
+let memoNext = 0
 
 export function decodeUrl(value: string): string {
-  // Several rules decode the same field of the same entry: remember the last one.
-  if (value === lastRaw) return lastDecoded
-  lastRaw = value
-  lastDecoded = decodeUrlOnce(value)
-  return lastDecoded
+  for (let i = 0; i < MEMO; i++) if (memoRaw[i] === value) return memoDecoded[i]!
+  const decoded = decodeUrlOnce(value)
+  memoRaw[memoNext] = value
+  memoDecoded[memoNext] = decoded
+  memoNext = (memoNext + 1) % MEMO
+  return decoded
 }
 
 function decodeUrlOnce(value: string): string {

@@ -118,9 +118,17 @@ function literalCount(gates: Gate[]): number {
 interface LiteralIndex {
   read: FieldAccessor
   decode: boolean
-  /** Any of the literals, case-insensitively: one pass tells whether to look further. */
-  any: RegExp
+  /**
+   * Every literal, longest first, or a character outside ASCII; global and case-insensitive. At
+   * each position the first alternative that matches is the longest literal there, and any other
+   * literal there is a prefix of it (see `prefixes`), so one scan finds every literal present.
+   */
+  scan: RegExp
   literals: string[]
+  /** Literal → its position in `literals`. */
+  position: Map<string, number>
+  /** Per literal: the literals that are prefixes of it (itself included). */
+  prefixes: number[][]
   /** Per literal: the rules filed under it. */
   rules: number[][]
   /** Every rule filed here, for text the literal test cannot judge (non-ASCII: Unicode case folding). */
@@ -201,7 +209,7 @@ export class RuleIndex {
           const key = `${gate.decode ? 'decoded' : 'raw'}\n${gate.field}`
           let index = byLiteral.get(key)
           if (index === undefined) {
-            index = { read: compileField(gate.field), decode: gate.decode, any: /$^/, literals: [], rules: [], all: [] }
+            index = { read: compileField(gate.field), decode: gate.decode, scan: /$^/g, literals: [], position: new Map(), prefixes: [], rules: [], all: [] }
             byLiteral.set(key, index)
             this.byLiteral.push(index)
           }
@@ -241,7 +249,12 @@ export class RuleIndex {
       }
       bucket.rules.push(r)
     })
-    for (const index of this.byLiteral) index.any = new RegExp(index.literals.map(escapeLiteral).join('|'), 'i')
+    for (const index of this.byLiteral) {
+      const order = index.literals.map((_, i) => i).sort((a, b) => index.literals[b]!.length - index.literals[a]!.length)
+      index.scan = new RegExp([...order.map((i) => escapeLiteral(index.literals[i]!)), '[^\\x00-\\x7f]'].join('|'), 'gi')
+      index.literals.forEach((literal, i) => index.position.set(literal, i))
+      index.prefixes = index.literals.map((literal) => index.literals.flatMap((other, j) => (literal.startsWith(other) ? [j] : [])))
+    }
     this.stamp = new Uint32Array(this.accessors.length)
     this.present = new Uint8Array(this.accessors.length)
     this.added = new Uint32Array(enabled.length)
@@ -306,16 +319,22 @@ export class RuleIndex {
   private addText(index: LiteralIndex, value: unknown, generation: number, out: CompiledRule[]): void {
     if (typeof value !== 'string') return
     const text = index.decode ? decodeUrl(value) : value
-    // Outside ASCII, Unicode case folding (RE2's, toLowerCase's) can make text match a literal
-    // this pass would miss: let the predicates decide.
-    if (!ASCII_ONLY.test(text)) {
-      this.addRules(index.all, generation, out)
-      return
-    }
-    if (!index.any.test(text)) return
-    const lower = text.toLowerCase()
-    for (let i = 0; i < index.literals.length; i++) {
-      if (lower.includes(index.literals[i]!)) this.addRules(index.rules[i]!, generation, out)
+    const scan = index.scan
+    scan.lastIndex = 0
+    let m = scan.exec(text)
+    while (m !== null) {
+      const hit = m[0]
+      const at = index.position.get(hit.toLowerCase())
+      if (at === undefined) {
+        // A character outside ASCII, where Unicode case folding (RE2's, toLowerCase's) can make
+        // text match a literal this scan would miss: the predicates decide.
+        this.addRules(index.all, generation, out)
+        return
+      }
+      const prefixes = index.prefixes[at]!
+      for (let i = 0; i < prefixes.length; i++) this.addRules(index.rules[prefixes[i]!]!, generation, out)
+      scan.lastIndex = m.index + 1
+      m = scan.exec(text)
     }
   }
 

@@ -107,6 +107,12 @@ export function gatesOf(spec: ConditionSpec): Gate[] | undefined {
     const found = requiredLiterals(spec.regex)
     const lowered = found?.map(literalOf)
     if (lowered !== undefined && lowered.every((l): l is string => l !== undefined)) literals = lowered
+  } else {
+    // Text equal to a value contains it: equalities the value index did not take (an `any`
+    // mixing them with other tests, ignore_case) can be gated by their values too.
+    const values = spec.equals !== undefined ? [spec.equals] : spec.in
+    const lowered = values?.map(literalOf)
+    if (lowered !== undefined && lowered.length > 0 && lowered.every((l): l is string => l !== undefined)) literals = lowered
   }
   return literals === undefined ? undefined : [{ field: spec.field, decode: spec.decode === true, literals }]
 }

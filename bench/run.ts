@@ -69,7 +69,7 @@ async function runOnce(label: string, logFile: string, lines: number, url: strin
     'elasticsearch:',
     `  hosts: [${JSON.stringify(url)}]`,
     `  index: ${index}`,
-    '  template: { replicas: 0 }',
+    `  template: { name: ${index}, replicas: 0 }`,
     'log: { level: warn }',
     'limits: { memory_buffer: 16MiB }',
     extraYaml,

@@ -15,7 +15,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv'
 import ms from 'ms'
 import { parse as parseTemplate } from 'mustache'
 import { LineCounter, parseDocument, Scalar, type Document, type YAMLError } from 'yaml'
-import { formatKeyPath, pointerToPath, SourceMap, type PathSegment, type Target } from '../agent/config/positions'
+import { formatKeyPath, pointerToPath, SourceMap, valueAt, type PathSegment, type Target } from '../agent/config/positions'
 import { closest } from '../agent/config/suggest'
 import { LwError, type LwCode } from '../agent/errors'
 import type { CompiledRule } from './compiled'
@@ -552,14 +552,6 @@ function explainOneMatch(where: string[], value: unknown, report: Report): void 
     `Add "query:" (a Kibana query string, e.g. 'http.response.status_code >= 500') or "when:" (a structured condition).`, [...where, 'query'])
 }
 
-function valueAt(data: unknown, where: readonly PathSegment[]): unknown {
-  let node = data
-  for (const segment of where) {
-    if (typeof node !== 'object' || node === null) return undefined
-    node = (node as Record<string, unknown>)[String(segment)]
-  }
-  return node
-}
 
 // ── one valid rule → CompiledRule ────────────────────────────────────────────────────────────
 

@@ -50,15 +50,16 @@ t.test('templates for dated indices: created, then unchanged, then updated', asy
   if (!url) return
   const prefix = uniqueName('tpl')
   const cfg = esConfig(url, { index: `${prefix}-%{+yyyy.MM.dd}`, template_name: prefix, dead_letter_index: `${prefix}-dlq` })
-  t.teardown(() => dropEs(url, `${prefix}*`, [prefix, `${prefix}-deadletter`]))
+  t.teardown(() => dropEs(url, `${prefix}*`, [prefix, `${prefix}-dlq`]))
   const client = new Client({ node: url })
   t.teardown(() => client.close())
 
-  t.same(await setupTemplates(client, cfg), [{ name: prefix, result: 'created' }, { name: `${prefix}-deadletter`, result: 'created' }])
-  t.same(await setupTemplates(client, cfg), [{ name: prefix, result: 'unchanged' }, { name: `${prefix}-deadletter`, result: 'unchanged' }],
+  // The dead-letter template is named after its index, so agents sharing that index share it.
+  t.same(await setupTemplates(client, cfg), [{ name: prefix, result: 'created' }, { name: `${prefix}-dlq`, result: 'created' }])
+  t.same(await setupTemplates(client, cfg), [{ name: prefix, result: 'unchanged' }, { name: `${prefix}-dlq`, result: 'unchanged' }],
     'running it again changes nothing')
   const changed = { ...cfg, number_of_shards: 2 }
-  t.same(await setupTemplates(client, changed), [{ name: prefix, result: 'updated' }, { name: `${prefix}-deadletter`, result: 'unchanged' }])
+  t.same(await setupTemplates(client, changed), [{ name: prefix, result: 'updated' }, { name: `${prefix}-dlq`, result: 'unchanged' }])
 
   const stored = await es<{ index_templates: Array<{ index_template: { index_patterns: string[]; priority: number; _meta: Record<string, string>; template: { settings: { index: Record<string, unknown> } } } }> }>(
     url, 'GET', `/_index_template/${prefix}`)

@@ -20,13 +20,8 @@ t.test('ship the Apache corpus, then ship it again: 10000 documents, none twice'
   if (!url) return
   const name = uniqueName('shipcmd')
   const pattern = `${name}-*`
-  // Without -c, ship uses the default template name: it now points at this test's indices.
-  t.teardown(async () => {
-    const found = await es<{ index_templates?: Array<{ index_template: { index_patterns: string[] } }> }>(
-      url, 'GET', '/_index_template/logwarden', undefined, [404])
-    const ours = found.index_templates?.[0]?.index_template.index_patterns.includes(pattern) === true
-    await dropEs(url, pattern, ours ? ['logwarden'] : [])
-  })
+  // Without -c, ship installs a template of its own, named after the index.
+  t.teardown(() => dropEs(url, pattern, [`logwarden-${name}`]))
   const args = ['ship', '--es', url, '--index', `${name}-%{+yyyy.MM.dd}`, CORPUS]
 
   const first = await runCli(args)

@@ -16,7 +16,7 @@ import ms from 'ms'
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Scalar, type YAMLError } from 'yaml'
 import { LwError, type LwCode } from '../errors'
 import { interpolate } from './interpolate'
-import { formatKeyPath, pathToPointer, pointerToPath, SourceMap, type PathSegment, type Target } from './positions'
+import { formatKeyPath, pathToPointer, pointerToPath, SourceMap, valueAt, type PathSegment, type Target } from './positions'
 import schema from './schema.json'
 import { closest } from './suggest'
 import type { AgentConfig, FileInputConfig, InputFormat, MultilineConfig, RouteConfig } from './types'
@@ -788,14 +788,6 @@ function sizeOf(value: Size): number {
 
 // ── small helpers over plain data ────────────────────────────────────────────────────────────
 
-function valueAt(data: unknown, where: readonly PathSegment[]): unknown {
-  let node = data
-  for (const segment of where) {
-    if (typeof node !== 'object' || node === null) return undefined
-    node = (node as Record<string, unknown>)[String(segment)]
-  }
-  return node
-}
 
 function setAt(data: unknown, where: readonly PathSegment[], value: unknown): boolean {
   const parent = valueAt(data, where.slice(0, -1))

@@ -98,3 +98,13 @@ export class SourceMap {
     return node.range[1] > node.range[0] || !isScalar(node) || node.value !== null
   }
 }
+
+/** The value at `where` in plain parsed data (undefined when the path leads nowhere). */
+export function valueAt(data: unknown, where: readonly PathSegment[]): unknown {
+  let node = data
+  for (const segment of where) {
+    if (typeof node !== 'object' || node === null) return undefined
+    node = (node as Record<string, unknown>)[String(segment)]
+  }
+  return node
+}

@@ -30,6 +30,15 @@ export function shipConfig(file: string | undefined, over: { es?: string; index?
   if (over.index) {
     cfg.elasticsearch.index = over.index
     cfg.elasticsearch.data_stream = !over.index.includes('%{+')
+    // A template of its own: re-pointing the daemon's template at this index would take it away
+    // from the daemon's indices (and Elasticsearch refuses when data streams depend on it).
+    cfg.elasticsearch.template_name = templateNameFor(over.index)
   }
   return cfg
+}
+
+/** `logwarden-<index without its date pattern>`, e.g. import-%{+yyyy.MM.dd} → logwarden-import. */
+export function templateNameFor(index: string): string {
+  const base = index.replace(/%\{[^}]*\}/g, '').toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '')
+  return `logwarden-${base || 'ship'}`
 }

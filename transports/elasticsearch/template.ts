@@ -130,7 +130,9 @@ export function deadLetterTemplate(cfg: ElasticsearchConfig): estypes.IndicesPut
       }
     }
   }
-  return hashed(`${cfg.template_name}-deadletter`, body)
+  // Named after the index it is for: every agent or `ship` that shares a dead-letter index
+  // shares its template, instead of two templates fighting over one pattern.
+  return hashed(cfg.dead_letter_index, body)
 }
 
 export interface TemplateOutcome {

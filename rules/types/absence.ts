@@ -17,7 +17,7 @@ import { LwError } from '../../agent/errors'
 import type { FieldValue } from '../../agent/entry'
 import type { CompiledRule } from '../compiled'
 import type { AbsenceRule, AlertEvent, CompiledCondition, Millis } from '../model'
-import { digest, type EntryScope, entryEventId, formatDuration, groupKeyRecord, makeEvent, type RuleRuntime, type RuntimeLimits } from './runtime'
+import { digest, groupEvent, type EntryScope, entryEventId, formatDuration, groupKeyRecord, makeEvent, type RuleRuntime, type RuntimeLimits } from './runtime'
 import { GroupWindows, KEY_SEPARATOR, splitKey, type WindowGroup, WindowedRuntime } from './window'
 
 /** A start waiting for its end (or fired and waiting to be resolved). */
@@ -262,13 +262,7 @@ export class FlatlineRuntime extends WindowedRuntime implements RuleRuntime {
   private event(g: WindowGroup, id: string, state: 'firing' | 'resolved', at: Millis, count: number): AlertEvent {
     const rule = this.rule
     const counted = `${count} ${count === 1 ? 'match' : 'matches'} in ${formatDuration(this.window)} (expected at least ${this.minCount})`
-    return makeEvent(rule, {
-      id, state, at, count,
-      fingerprintKey: g.key,
-      groupKey: groupKeyRecord(rule.group_by, g.values),
-      fields: g.fields,
-      summary: state === 'resolved' ? `resolved: ${counted}` : counted,
-    })
+    return groupEvent(rule, g, { id, state, at, count }, counted)
   }
 
 }

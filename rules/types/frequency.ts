@@ -8,7 +8,7 @@
  */
 import type { CompiledRule } from '../compiled'
 import type { AlertEvent, FrequencyRule, Millis } from '../model'
-import { digest, type EntryScope, entryEventId, formatDuration, groupKeyRecord, makeEvent, type RuleRuntime, type RuntimeLimits } from './runtime'
+import { digest, groupEvent, type EntryScope, entryEventId, formatDuration, type RuleRuntime, type RuntimeLimits } from './runtime'
 import { GroupWindows, type WindowGroup, WindowedRuntime } from './window'
 
 export class FrequencyRuntime extends WindowedRuntime implements RuleRuntime {
@@ -69,14 +69,7 @@ export class FrequencyRuntime extends WindowedRuntime implements RuleRuntime {
   private event(g: WindowGroup, id: string, state: 'firing' | 'resolved', at: Millis, count: number, extra: Pick<AlertEvent, 'exception'>): AlertEvent {
     const rule = this.rule
     const counted = `${count} ${count === 1 ? 'match' : 'matches'} in ${formatDuration(rule.window)} (threshold ${rule.threshold})`
-    return makeEvent(rule, {
-      id, state, at, count,
-      fingerprintKey: g.key,
-      groupKey: groupKeyRecord(rule.group_by, g.values),
-      fields: g.fields,
-      summary: state === 'resolved' ? `resolved: ${counted}` : counted,
-      ...extra,
-    })
+    return groupEvent(rule, g, { id, state, at, count, ...extra }, counted)
   }
 
 }

@@ -12,7 +12,7 @@
  */
 import type { CompiledRule } from '../compiled'
 import type { AlertEvent, Millis, RatioRule } from '../model'
-import { digest, type EntryScope, entryEventId, formatDuration, formatPercent, groupKeyRecord, makeEvent, type RuleRuntime, type RuntimeLimits } from './runtime'
+import { digest, groupEvent, type EntryScope, entryEventId, formatDuration, formatPercent, type RuleRuntime, type RuntimeLimits } from './runtime'
 import { GroupWindows, type WindowGroup, WindowedRuntime } from './window'
 
 const BASE = 0
@@ -82,15 +82,7 @@ export class RatioRuntime extends WindowedRuntime implements RuleRuntime {
     const matched = g.totals[MATCHED]!
     const share = base === 0 ? 0 : matched / base
     const text = `share ${formatPercent(share)} (${matched} of ${base}) in ${formatDuration(rule.window)} (threshold ${formatPercent(rule.threshold)})`
-    return makeEvent(rule, {
-      id, state, at,
-      count: matched,
-      ratio: { share, base },
-      fingerprintKey: g.key,
-      groupKey: groupKeyRecord(rule.group_by, g.values),
-      fields: g.fields,
-      summary: state === 'resolved' ? `resolved: ${text}` : text,
-    })
+    return groupEvent(rule, g, { id, state, at, count: matched, ratio: { share, base } }, text)
   }
 
 }

@@ -263,6 +263,21 @@ export interface EventParts {
   exception?: ExceptionInfo
 }
 
+/**
+ * The event of one group of a windowed rule (frequency, ratio, flatline): its fingerprint and
+ * group key come from the group, and a resolved notice says so before the same summary.
+ */
+export function groupEvent(rule: Rule, g: { key: string; values: string[]; fields: Record<string, FieldValue> },
+  p: Pick<EventParts, 'id' | 'state' | 'at' | 'count' | 'ratio' | 'exception'>, summary: string): AlertEvent {
+  return makeEvent(rule, {
+    ...p,
+    fingerprintKey: g.key,
+    groupKey: groupKeyRecord(rule.group_by, g.values),
+    fields: g.fields,
+    summary: p.state === 'resolved' ? `resolved: ${summary}` : summary,
+  })
+}
+
 export function makeEvent(rule: Rule, p: EventParts): AlertEvent {
   const event: AlertEvent = {
     id: p.id,

@@ -24,7 +24,7 @@ import { suggestField } from './fields'
 import type { CompiledCondition, ConditionSpec, MatchSpec, Rule, RuleType } from './model'
 import { compileQuery, parseQuery } from './query'
 import schema from './schema.json'
-import { TYPE_WORDS, listWords } from '../agent/config/words'
+import { TYPE_WORDS, boundWords, listWords } from '../agent/config/words'
 
 export interface LoadResult {
   /** The rules that loaded, in file order (files sorted by name within a directory). */
@@ -456,8 +456,7 @@ function explain(error: ErrorObject, data: unknown, report: Report): void {
     case 'maximum':
     case 'exclusiveMinimum':
     case 'exclusiveMaximum': {
-      const bound = String(error.params.limit)
-      const what = { minimum: `at least ${bound}`, maximum: `at most ${bound}`, exclusiveMinimum: `more than ${bound}`, exclusiveMaximum: `less than ${bound}` }[error.keyword]
+      const what = boundWords(error.keyword, error.params.limit)
       const hint = key === 'threshold' && parent?.['maximum'] === 1 ? 'A ratio threshold is a share: 0.05 for 5%.' : descriptionOf(parent)
       return report.add('LW_RULE_VALUE', where, 'value', `must be ${what}, got ${describe(value)}`, hint)
     }

@@ -20,7 +20,7 @@ import { formatKeyPath, pathToPointer, pointerToPath, SourceMap, valueAt, type P
 import schema from './schema.json'
 import { closest } from './suggest'
 import type { AgentConfig, FileInputConfig, InputFormat, MultilineConfig, RouteConfig } from './types'
-import { TYPE_WORDS, listWords } from './words'
+import { TYPE_WORDS, boundWords, listWords } from './words'
 
 // ── the YAML as written, after the schema filled in defaults ─────────────────────────────────
 
@@ -502,8 +502,7 @@ function explain(error: ErrorObject, data: Record<string, unknown>, report: Repo
     case 'maximum':
     case 'exclusiveMinimum':
     case 'exclusiveMaximum': {
-      const bound = String(error.params.limit)
-      const what = { minimum: `at least ${bound}`, maximum: `at most ${bound}`, exclusiveMinimum: `more than ${bound}`, exclusiveMaximum: `less than ${bound}` }[error.keyword]
+      const what = boundWords(error.keyword, error.params.limit)
       return report.add('LW_CONFIG_VALUE', where, 'value', `must be ${what}, got ${shown}`, exampleHint(key, error.parentSchema))
     }
     case 'minItems': {

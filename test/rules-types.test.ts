@@ -7,24 +7,11 @@ import t from 'tap'
 import type { Entry, FieldValue } from '../agent/entry'
 import type { CompiledRule } from '../rules/compiled'
 import { RuleEngine } from '../rules/engine'
-import type { AlertEvent, CompiledCondition, Rule } from '../rules/model'
-
-const S = 1000
-const M = 60 * S
-const H = 60 * M
-const T0 = Date.UTC(2024, 0, 1)
+import type { AlertEvent, Rule } from '../rules/model'
+import { H, M, ruleBase, S, T0, where } from './support/rules'
 
 function base(id: string): Omit<Rule, 'type'> {
-  return {
-    id, name: id, severity: 'warning', enabled: true, group_by: [], labels: {}, route: 'default',
-    group_wait: 0, group_interval: 5 * M, realert: 5 * M, realert_backoff: 1, realert_max: H,
-    resolve: false, source: 'test.yaml:1:1',
-  }
-}
-
-/** A condition on one field, as the compiler would make it. */
-function where(field: string, test: (v: FieldValue) => boolean): CompiledCondition {
-  return { test: (e) => e.fields[field] !== undefined && test(e.fields[field]!), fields: [field], required: [field] }
+  return ruleBase(id)
 }
 
 const is5xx = where('http.response.status_code', (v) => (v as number) >= 500)

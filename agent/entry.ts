@@ -22,6 +22,15 @@ export interface RawRecord {
   flags?: LogFlag[]
   /** Length in bytes of the record as it was in the source (before a cut), when it was cut. */
   originalBytes?: number
+  /**
+   * The bytes `text` was decoded from, when it is their exact decoding (no replacement
+   * character): `bytes[bytesStart, bytesEnd)`. Lets a document reuse them instead of encoding the
+   * text again. Only valid during the synchronous `accept` call that hands the record on (the
+   * reader reuses its buffer), so nothing may keep them; holding stages clear them.
+   */
+  bytes?: Buffer
+  bytesStart?: number
+  bytesEnd?: number
 }
 
 /** What a parser makes of one record's text. */

@@ -6,12 +6,17 @@ import type { Logger } from './logger'
 import { detectFormat } from './parsers/detect'
 import { parserFor } from './parsers/index'
 import { DocumentBuilder, documentId, type OutDoc } from '../transports/elasticsearch/document'
+import { JsonWriter } from '../transports/elasticsearch/json-writer'
+import type { AckedDoc } from '../transports/elasticsearch/sink'
 
 /** What the pipeline needs of the Elasticsearch sink: a bounded buffer it can wait on. */
 export interface DocSink {
+  /** Takes what it needs of `doc` before returning: the caller reuses the object. */
   push(doc: OutDoc): void
   readonly pendingBytes: number
   waitBelow(bytes: number): Promise<void>
+  /** Nothing more is coming for now: send what is queued as soon as a request slot is free. */
+  idle(): void
 }
 
 /** The rules' side of the pipeline (agent/alerting.ts). */
@@ -53,6 +58,13 @@ const DETECT_SAMPLE = 20
 export class Pipeline implements RecordConsumer {
   private readonly sources = new Map<string, SourceState>()
   private readonly host = hostname()
+  /** One document object, filled in for each entry: the sink copies what it keeps. */
+  private readonly doc: OutDoc = {
+    id: '', timestamp: '', body: '', sourceId: '', offset: 0, end: 0,
+    bytes: undefined, bytesLen: 0, tail: undefined, tailStart: 0, tailEnd: 0, raw: undefined, rawBytes: undefined, rawStart: 0, rawEnd: 0,
+  }
+  /** Where each document is written before the sink copies it. */
+  private readonly writer = new JsonWriter()
   /** Entries shipped, per flag, for status and tests. */
   readonly counts = { entries: 0, parseErrors: 0, truncated: 0, invalidUtf8: 0 }
 
@@ -94,13 +106,17 @@ export class Pipeline implements RecordConsumer {
   }
 
   /** The sink's acknowledgement callback: the documents are durable. */
-  onAck = (docs: OutDoc[]): void => {
+  onAck = (docs: readonly AckedDoc[]): void => {
     for (const d of docs) this.sources.get(d.sourceId)?.source.tracker.ack(d.offset)
   }
 
   room(): Promise<void> {
     if (this.sink.pendingBytes < this.opts.memoryLimit) return Promise.resolve()
     return this.sink.waitBelow(this.opts.memoryLimit)
+  }
+
+  caughtUp(): void {
+    this.sink.idle()
   }
 
   hasRoom(): boolean {
@@ -169,15 +185,27 @@ export class Pipeline implements RecordConsumer {
         sourceId: source.sourceId, offset: rec.offset, end: rec.end, text: rec.text,
         fields: res.fields, object: res.object, flags, source: constant,
       }
-      this.sink.push({
-        id: documentId(source.sourceId, rec.offset),
-        timestamp,
-        body: builder.build(entry, rec.offset, added),
-        raw: rec.text,
-        sourceId: source.sourceId,
-        offset: rec.offset,
-        end: rec.end,
-      })
+      const doc = this.doc
+      doc.id = documentId(source.sourceId, rec.offset)
+      doc.timestamp = timestamp
+      doc.sourceId = source.sourceId
+      doc.offset = rec.offset
+      doc.end = rec.end
+      const w = this.writer
+      w.reset()
+      const bytes = rec.bytes
+      // The common JSON line: a head of derived fields, then the line's own bytes after its brace.
+      const tail = builder.write(w, entry, rec.offset, added, bytes !== undefined)
+      doc.bytes = w.buf
+      doc.bytesLen = w.at
+      doc.tail = tail ? bytes : undefined
+      doc.tailStart = (rec.bytesStart as number) + 1
+      doc.tailEnd = rec.bytesEnd
+      doc.raw = tail || bytes !== undefined ? undefined : rec.text
+      doc.rawBytes = tail ? undefined : bytes
+      doc.rawStart = rec.bytesStart
+      doc.rawEnd = rec.bytesEnd
+      this.sink.push(doc)
       this.counts.entries++
       if (rules !== undefined && rec.offset >= rulesFrom) rules.evaluate(entry, nowMs)
       if (rec.end > source.rulesPos) source.rulesPos = rec.end

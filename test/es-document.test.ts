@@ -1,6 +1,8 @@
 import t from 'tap'
 import type { Entry, FieldValue } from '../agent/entry'
-import { buildDocument, documentId } from '../transports/elasticsearch/document'
+import { buildDocument, documentId, DocumentBuilder } from '../transports/elasticsearch/document'
+import { JsonWriter } from '../transports/elasticsearch/json-writer'
+import { parseJson } from '../agent/parsers/json'
 
 /** Keys of the top-level object of a JSON text, in order, duplicates kept (JSON.parse would merge them). */
 function topLevelKeys(text: string): string[] {
@@ -128,4 +130,31 @@ t.test('document ids are deterministic, short and distinct per source and offset
     t.match(id, /^[A-Za-z0-9_-]+$/, 'URL-safe characters only')
   }
   t.equal(documentId('x'.repeat(1000), 0).length, documentId('y', 0).length, 'a long source id does not make a long _id')
+})
+
+t.test('a head of derived fields followed by the line\'s own bytes is the same document as build makes', async (t) => {
+  const builder = new DocumentBuilder({ 'service.name': 'billing', 'host.name': 'web-1', 'event.dataset': 'billing.json', 'log.file.path': '/var/log/app.log' })
+  const ctx = { timezone: 'UTC' }
+  const lines: Array<[string, boolean]> = [
+    ['{"level":30,"time":1700000000000,"msg":"paid","req":{"method":"GET","url":"/a?b=1","headers":{"user-agent":"curl/8"}},"res":{"statusCode":502}}', true],
+    ['{"level":50,"msg":"naïve ☕","err":{"type":"TypeError","message":"x \\"quoted\\"","stack":"TypeError: x\\n    at f (/a.js:1:2)"}}', true],
+    ['{"log.level":"warn","message":"mine","service":{"name":"own"}}', true],
+    ['{"log":{"level":"warn"},"host":{"name":"own"}}', true],
+    ['{"a":1}', true],
+    ['{}', false],
+    ['  {"a":1}', false],
+    ['{"host":"plain value moved aside","msg":"m"}', false],
+  ]
+  for (const [text, usesTail] of lines) {
+    const res = parseJson(text, ctx)
+    const entry: Entry = { sourceId: 's', offset: 7, end: 8, text, fields: res.fields, object: res.object }
+    for (const perEntry of [undefined, { 'log.flags': ['truncated'] }]) {
+      const w = new JsonWriter(16)
+      const tail = builder.write(w, entry, 7, perEntry, true)
+      t.equal(tail, usesTail, `${text}: ${usesTail ? 'head and tail' : 'whole document'}`)
+      const doc = tail ? w.toString() + text.slice(1) : w.toString()
+      t.equal(doc, builder.build(entry, 7, perEntry), `${text}: same document`)
+      t.doesNotThrow(() => JSON.parse(doc), 'valid JSON')
+    }
+  }
 })

@@ -65,7 +65,8 @@ t.test('a line Elasticsearch refuses goes to the dead letters: exit 3, and the s
   const index = s.indexConfig.replace('%{+yyyy.MM.dd}', '2015.05.17')
   await es(url, 'PUT', `/${index}`, { settings: { number_of_replicas: 0 }, mappings: { properties: { n: { type: 'long' } } } })
   const good = '{"level":30,"time":1431856800000,"msg":"fine","n":1}'
-  const bad = '{"level":30,"time":1431856801000,"msg":"refused","n":"not a number"}'
+  // Not ASCII: the document's tail is the line's UTF-8 bytes, and the raw text is decoded from them.
+  const bad = '{"level":30,"time":1431856801000,"msg":"refusé ☕","n":"not a number"}'
   const file = join(s.logs, 'app.log')
   writeFileSync(file, `${good}\n${bad}\n`)
 

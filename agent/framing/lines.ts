@@ -108,12 +108,13 @@ export class LineSplitter {
           binary = nul < cut
           if (binary) nul = nextNul(chunk, cut)
         }
-        if (!ascii && text.indexOf('\uFFFD') !== -1 && !isUtf8(chunk.subarray(from, cut))) {
+        const invalid = !ascii && text.indexOf('\uFFFD') !== -1 && !isUtf8(chunk.subarray(from, cut))
+        if (invalid) {
           flags = withFlag(flags, 'invalid_utf8')
           binary ||= hasControl(chunk, from, cut)
         }
         if (binary) flags = withFlag(flags, 'binary')
-        out.push({ text, offset: base + from, end: base + nl + 1, flags, originalBytes })
+        out.push({ text, offset: base + from, end: base + nl + 1, flags, originalBytes, bytes: invalid ? undefined : chunk, bytesStart: from, bytesEnd: cut })
       }
       from = nl + 1
     }
@@ -164,12 +165,13 @@ export class LineSplitter {
       const text = buf.toString('utf8', 0, cut)
       // A line crosses a chunk boundary about once per chunk, so plain scans cost little here.
       let binary = buf.subarray(0, cut).indexOf(0) !== -1
-      if (text.indexOf('\uFFFD') !== -1 && !isUtf8(buf.subarray(0, cut))) {
+      const invalid = text.indexOf('\uFFFD') !== -1 && !isUtf8(buf.subarray(0, cut))
+      if (invalid) {
         flags = withFlag(flags, 'invalid_utf8')
         binary ||= hasControl(buf, 0, cut)
       }
       if (binary) flags = withFlag(flags, 'binary')
-      out.push({ text, offset: this.lineStart, end, flags, originalBytes })
+      out.push({ text, offset: this.lineStart, end, flags, originalBytes, bytes: invalid ? undefined : buf, bytesStart: 0, bytesEnd: cut })
     }
     this.lineStart = end
     this.lineLen = 0

@@ -61,6 +61,8 @@ export class Multiline {
    * of the clock for all its lines.
    */
   push(rec: RawRecord, out: RawRecord[], now: number = Date.now()): void {
+    // The record may be held past the read whose buffer its bytes point into.
+    rec.bytes = undefined
     const verdict = this.rule.next(rec.text)
     const size = rec.end - rec.offset
     if ((verdict & CONTINUES) === 0) {

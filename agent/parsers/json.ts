@@ -21,8 +21,27 @@ interface Target {
   probes: PathProbe[]
 }
 
+/** The first names of the derived paths (the `url.*` ones are set by setUrlFields). */
+const ROOTS = new Set<string>(['url'])
+
 function target(path: string): Target {
+  ROOTS.add(path.split('.')[0]!)
   return { path, probes: compilePath(path) }
+}
+
+/** The object to probe for what it holds, or undefined when there is nothing to probe. */
+type Probe = Record<string, unknown> | undefined
+
+/**
+ * Whether the object may already hold a derived path: only if one of its keys is a derived
+ * path's first name (`http`, `message`) or is dotted (`"log.level"`). One pass over the keys
+ * instead of probing every derived path, which most lines would pass anyway.
+ */
+function mayHold(o: Record<string, unknown>): boolean {
+  for (const key in o) {
+    if (ROOTS.has(key) || key.indexOf('.') !== -1) return true
+  }
+  return false
 }
 
 const TIMESTAMP = target('@timestamp')
@@ -44,11 +63,15 @@ const CLIENT_IP = target('client.ip')
 const USER_NAME = target('user.name')
 const DURATION = target('event.duration')
 
-function put(fields: Record<string, FieldValue>, object: Record<string, unknown>, field: Target, value: FieldValue): void {
-  if (!probeTaken(object, field.probes)) fields[field.path] = value
+/**
+ * `probe` is the object to check for what it already holds, or undefined when a glance at its
+ * keys showed it cannot hold any derived path (see mayHold): most lines, and no probing at all.
+ */
+function put(fields: Record<string, FieldValue>, probe: Probe, field: Target, value: FieldValue): void {
+  if (probe === undefined || !probeTaken(probe, field.probes)) fields[field.path] = value
 }
 
-function putString(fields: Record<string, FieldValue>, object: Record<string, unknown>, field: Target, value: unknown): void {
+function putString(fields: Record<string, FieldValue>, object: Probe, field: Target, value: unknown): void {
   if (typeof value === 'string' && value.length > 0) put(fields, object, field, value)
 }
 
@@ -70,8 +93,8 @@ function describe(value: unknown): string {
   return 'a ' + typeof value
 }
 
-function setTimestamp(fields: Record<string, FieldValue>, o: Record<string, unknown>, zone: string): void {
-  if (probeTaken(o, TIMESTAMP.probes)) return
+function setTimestamp(fields: Record<string, FieldValue>, o: Record<string, unknown>, p: Probe, zone: string): void {
+  if (p !== undefined && probeTaken(p, TIMESTAMP.probes)) return
   // The first key present decides: pino/bunyan `time`, structlog/python-json-logger
   // `timestamp`, zap `ts`, Serilog CLEF `@t`, python-json-logger `asctime`, nginx, Python `created`.
   let value = o['time']
@@ -94,12 +117,12 @@ function setTimestamp(fields: Record<string, FieldValue>, o: Record<string, unkn
   if (iso !== undefined) fields['@timestamp'] = iso
 }
 
-function setLogFields(fields: Record<string, FieldValue>, o: Record<string, unknown>): void {
+function setLogFields(fields: Record<string, FieldValue>, o: Record<string, unknown>, p: Probe): void {
   // pino `msg`, structlog `event` (a string there; ECS's `event` is an object), CLEF `@m`.
   let message = o['msg']
   if (message === undefined) message = o['event']
   if (message === undefined) message = o['@m']
-  if (typeof message === 'string') put(fields, o, MESSAGE, message)
+  if (typeof message === 'string') put(fields, p, MESSAGE, message)
 
   let level = o['level']
   if (level === undefined) level = o['levelname']
@@ -108,7 +131,7 @@ function setLogFields(fields: Record<string, FieldValue>, o: Record<string, unkn
   if (level === undefined) level = o['@l']
   if (level !== undefined) {
     const normalized = normalizeLevel(level)
-    if (normalized !== undefined) put(fields, o, LEVEL, normalized)
+    if (normalized !== undefined) put(fields, p, LEVEL, normalized)
   }
 
   let logger = o['logger']
@@ -116,20 +139,20 @@ function setLogFields(fields: Record<string, FieldValue>, o: Record<string, unkn
   // `name` is the logger's name only for loggers known to write it there (pino/bunyan with their
   // numeric level, python-json-logger with `levelname`); elsewhere it may be anyone's name.
   if (logger === undefined && (typeof o['level'] === 'number' || o['levelname'] !== undefined)) logger = o['name']
-  putString(fields, o, LOGGER, logger)
+  putString(fields, p, LOGGER, logger)
 
-  putString(fields, o, HOST_NAME, o['hostname'])
+  putString(fields, p, HOST_NAME, o['hostname'])
   const pid = o['pid']
-  if (typeof pid === 'number' && Number.isInteger(pid)) put(fields, o, PID, pid)
+  if (typeof pid === 'number' && Number.isInteger(pid)) put(fields, p, PID, pid)
 }
 
-function setErrorFields(fields: Record<string, FieldValue>, o: Record<string, unknown>): void {
+function setErrorFields(fields: Record<string, FieldValue>, o: Record<string, unknown>, p: Probe): void {
   const err = o['err']
   if (isRecord(err)) {
     // pino's and bunyan's error serializers: {type | name, message, stack}.
-    putString(fields, o, ERROR_TYPE, err['type'] ?? err['name'])
-    putString(fields, o, ERROR_MESSAGE, err['message'])
-    putString(fields, o, ERROR_STACK, err['stack'])
+    putString(fields, p, ERROR_TYPE, err['type'] ?? err['name'])
+    putString(fields, p, ERROR_MESSAGE, err['message'])
+    putString(fields, p, ERROR_STACK, err['stack'])
     return
   }
   // structlog `exception` (format_exc_info: text; dict_tracebacks: a list, the raised one first),
@@ -137,78 +160,78 @@ function setErrorFields(fields: Record<string, FieldValue>, o: Record<string, un
   let exception = o['exception']
   if (exception === undefined) exception = o['exc_info']
   if (typeof exception === 'string') {
-    putString(fields, o, ERROR_STACK, exception)
+    putString(fields, p, ERROR_STACK, exception)
     const info = exceptionOf(exception)
-    putString(fields, o, ERROR_TYPE, info.type)
-    putString(fields, o, ERROR_MESSAGE, info.message)
+    putString(fields, p, ERROR_TYPE, info.type)
+    putString(fields, p, ERROR_MESSAGE, info.message)
     return
   }
   if (Array.isArray(exception)) {
     const raised: unknown = exception[0]
     if (isRecord(raised)) {
-      putString(fields, o, ERROR_TYPE, raised['exc_type'])
-      putString(fields, o, ERROR_MESSAGE, raised['exc_value'])
+      putString(fields, p, ERROR_TYPE, raised['exc_type'])
+      putString(fields, p, ERROR_MESSAGE, raised['exc_value'])
     }
     return
   }
   const stack = o['stack']
   if (typeof stack === 'string') {
-    putString(fields, o, ERROR_STACK, stack)
+    putString(fields, p, ERROR_STACK, stack)
     const head = stackHeadOf(stack)
-    putString(fields, o, ERROR_TYPE, head.type)
-    putString(fields, o, ERROR_MESSAGE, head.message)
+    putString(fields, p, ERROR_TYPE, head.type)
+    putString(fields, p, ERROR_MESSAGE, head.message)
   }
 }
 
-function putIp(fields: Record<string, FieldValue>, o: Record<string, unknown>, value: unknown): void {
-  if (typeof value === 'string' && isIP(value) !== 0) put(fields, o, CLIENT_IP, value)
+function putIp(fields: Record<string, FieldValue>, p: Probe, value: unknown): void {
+  if (typeof value === 'string' && isIP(value) !== 0) put(fields, p, CLIENT_IP, value)
 }
 
 /** `GET /x HTTP/1.1` as nginx's `$request` writes it. */
-function setRequestLine(fields: Record<string, FieldValue>, o: Record<string, unknown>, request: string): void {
+function setRequestLine(fields: Record<string, FieldValue>, p: Probe, request: string): void {
   const first = request.indexOf(' ')
   if (first === -1 || !isMethod(request.slice(0, first))) return
-  put(fields, o, METHOD, request.slice(0, first))
+  put(fields, p, METHOD, request.slice(0, first))
   const last = request.lastIndexOf(' ')
   if (last > first && request.startsWith('HTTP/', last + 1)) {
-    put(fields, o, HTTP_VERSION, request.slice(last + 6))
-    setUrlFields(fields, request.slice(first + 1, last), o)
+    put(fields, p, HTTP_VERSION, request.slice(last + 6))
+    setUrlFields(fields, request.slice(first + 1, last), p)
   } else {
-    setUrlFields(fields, request.slice(first + 1), o)
+    setUrlFields(fields, request.slice(first + 1), p)
   }
 }
 
-function setHttpFields(fields: Record<string, FieldValue>, o: Record<string, unknown>): void {
+function setHttpFields(fields: Record<string, FieldValue>, o: Record<string, unknown>, p: Probe): void {
   const req = o['req']
   const res = o['res']
   if (isRecord(req)) {
     // pino-http / pino's std serializer: {method, url, headers, remoteAddress}.
-    putString(fields, o, METHOD, req['method'])
+    putString(fields, p, METHOD, req['method'])
     const url = req['url']
-    if (typeof url === 'string' && url.length > 0) setUrlFields(fields, url, o)
+    if (typeof url === 'string' && url.length > 0) setUrlFields(fields, url, p)
     const headers = req['headers']
     if (isRecord(headers)) {
-      putString(fields, o, USER_AGENT, headers['user-agent'])
-      putString(fields, o, REFERRER, headers['referer'])
+      putString(fields, p, USER_AGENT, headers['user-agent'])
+      putString(fields, p, REFERRER, headers['referer'])
     }
-    putIp(fields, o, req['remoteAddress'] ?? req['ip'])
-    putString(fields, o, HTTP_VERSION, req['httpVersion'])
+    putIp(fields, p, req['remoteAddress'] ?? req['ip'])
+    putString(fields, p, HTTP_VERSION, req['httpVersion'])
   } else {
     // nginx's JSON log_format, and the generic keys of hand-rolled request logs.
     const request = o['request']
-    if (typeof request === 'string') setRequestLine(fields, o, request)
+    if (typeof request === 'string') setRequestLine(fields, p, request)
     else {
       const method = o['method']
-      if (typeof method === 'string' && isMethod(method)) put(fields, o, METHOD, method)
+      if (typeof method === 'string' && isMethod(method)) put(fields, p, METHOD, method)
       const path = o['path']
-      if (typeof path === 'string' && path.length > 0) setUrlFields(fields, path, o)
+      if (typeof path === 'string' && path.length > 0) setUrlFields(fields, path, p)
     }
-    putIp(fields, o, o['remote_addr'] ?? o['client_ip'] ?? o['ip'])
-    putString(fields, o, USER_AGENT, o['http_user_agent'] ?? o['userAgent'])
+    putIp(fields, p, o['remote_addr'] ?? o['client_ip'] ?? o['ip'])
+    putString(fields, p, USER_AGENT, o['http_user_agent'] ?? o['userAgent'])
     const referrer = o['http_referer'] ?? o['referer'] ?? o['referrer']
-    if (referrer !== '-') putString(fields, o, REFERRER, referrer)
+    if (referrer !== '-') putString(fields, p, REFERRER, referrer)
     const bytes = count(o['body_bytes_sent'])
-    if (bytes !== undefined) put(fields, o, BODY_BYTES, bytes)
+    if (bytes !== undefined) put(fields, p, BODY_BYTES, bytes)
   }
 
   let status = isRecord(res) ? res['statusCode'] : undefined
@@ -216,7 +239,7 @@ function setHttpFields(fields: Record<string, FieldValue>, o: Record<string, unk
   if (status === undefined) status = o['status_code']
   if (status === undefined) status = o['statusCode']
   const code = statusCode(status)
-  if (code !== undefined) put(fields, o, STATUS, code)
+  if (code !== undefined) put(fields, p, STATUS, code)
 
   // Milliseconds: pino-http `responseTime`, `duration_ms`, and a bare `duration` (Node request
   // loggers write ms); nginx's `request_time` is seconds.
@@ -225,10 +248,10 @@ function setHttpFields(fields: Record<string, FieldValue>, o: Record<string, unk
     const seconds = amount(o['request_time'])
     if (seconds !== undefined) ms = seconds * 1000
   }
-  if (ms !== undefined) put(fields, o, DURATION, Math.round(ms * 1e6))
+  if (ms !== undefined) put(fields, p, DURATION, Math.round(ms * 1e6))
 
   const user = o['username'] ?? o['user_name'] ?? o['remote_user']
-  if (user !== '-') putString(fields, o, USER_NAME, user)
+  if (user !== '-') putString(fields, p, USER_NAME, user)
 }
 
 /** Parses one JSON line. `object` is the parsed line; `fields` only what it does not already have. */
@@ -249,9 +272,10 @@ export function parseJson(text: string, ctx: ParseContext): ParseResult {
     }
   }
   const fields: Record<string, FieldValue> = {}
-  setTimestamp(fields, value, ctx.timezone)
-  setLogFields(fields, value)
-  setErrorFields(fields, value)
-  setHttpFields(fields, value)
+  const p = mayHold(value) ? value : undefined
+  setTimestamp(fields, value, p, ctx.timezone)
+  setLogFields(fields, value, p)
+  setErrorFields(fields, value, p)
+  setHttpFields(fields, value, p)
   return { fields, object: value }
 }

@@ -24,7 +24,10 @@ export interface DeadLetter {
   document: string
 }
 
-export function deadLetterOf(doc: OutDoc, index: string, result: Pick<ItemResult, 'status' | 'errorType' | 'reason'>,
+/** What a dead letter keeps of a document: its texts decoded again from the bytes that were sent. */
+export type RefusedDoc = Pick<OutDoc, 'id' | 'sourceId' | 'offset' | 'body'> & { raw: string }
+
+export function deadLetterOf(doc: RefusedDoc, index: string, result: Pick<ItemResult, 'status' | 'errorType' | 'reason'>,
   now: Date = new Date()): DeadLetter {
   return {
     time: now.toISOString(),

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Entry, FieldValue } from '../../agent/entry'
+import { encodeKey, JsonWriter } from './json-writer'
 import { ECS_OBJECT_ROOTS, ECS_OBJECT_TREE, type ObjectTree } from './template'
 
 /** One document on its way to Elasticsearch, with what is needed to ack it or dead-letter it. */
@@ -13,10 +14,26 @@ export interface OutDoc {
   id: string
   /** The entry's @timestamp (ISO 8601); chooses the dated index. */
   timestamp: string
-  /** `buildDocument(...)`: one line of JSON. */
+  /** `buildDocument(...)`: one line of JSON. Unused when `bytes` is set. */
   body: string
-  /** The original record text, kept for the dead letters. */
-  raw: string
+  /**
+   * The document as bytes instead: `bytes[0, bytesLen)`, followed by `tail[tailStart, tailEnd)`
+   * when `tail` is set — the record's own bytes after its opening brace (DocumentBuilder.write
+   * with `tail`). Read only during `push`: the caller reuses these buffers.
+   */
+  bytes?: Buffer
+  bytesLen?: number
+  tail?: Buffer
+  tailStart?: number
+  tailEnd?: number
+  /**
+   * The original record text, kept for the dead letters. Or its bytes, `rawBytes[rawStart,
+   * rawEnd)` (read only during `push`). With a tail and neither, it is `{` followed by the tail.
+   */
+  raw?: string
+  rawBytes?: Buffer
+  rawStart?: number
+  rawEnd?: number
   sourceId: string
   offset: number
   end: number
@@ -44,37 +61,46 @@ function occupied(obj: Record<string, unknown>, path: string): boolean {
 
 const NEWLINE = /\r?\n/g
 
-/** `"key":` for each key seen: keys repeat on every line, quoting them once is enough. */
-const quotedKeys = new Map<string, string>()
-
-function quotedKey(key: string): string {
-  let q = quotedKeys.get(key)
-  if (q === undefined) {
-    q = JSON.stringify(key) + ':'
-    if (quotedKeys.size < 10_000) quotedKeys.set(key, q)
-  }
-  return q
+/** What the builder needs of a field name, worked out once per name: names repeat on every line. */
+interface KeyInfo {
+  /** `"key":` as bytes. */
+  quoted: Buffer
+  /** The name up to its first dot: whether the original object may hold it is a one-property test. */
+  root: string
+  /** The root is an ECS name (see FIELD_ROOTS): shapeOf tells whether an object has it. */
+  ecs: boolean
 }
 
-/** Characters a JSON string must escape (lone surrogates are left to JSON.stringify too). */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+const keyInfos = new Map<string, KeyInfo>()
 
-function jsonValue(v: FieldValue): string {
-  switch (typeof v) {
-    case 'number': return Number.isFinite(v) ? String(v) : 'null'
-    case 'boolean': return v ? 'true' : 'false'
-    // Most derived values (levels, paths, addresses, times) need no escaping: skip the
-    // serialiser for them, it is the dearest step of building a document.
-    case 'string': return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : '"' + v + '"'
-    default: return JSON.stringify(v)
+function keyInfo(key: string): KeyInfo {
+  let info = keyInfos.get(key)
+  if (info === undefined) {
+    const dot = key.indexOf('.')
+    const root = dot === -1 ? key : key.slice(0, dot)
+    info = { quoted: encodeKey(key), root, ecs: FIELD_ROOTS.has(root) }
+    if (keyInfos.size < 10_000) keyInfos.set(key, info)
   }
+  return info
 }
+
+const LOG_OFFSET = encodeKey('log.offset')
+
+/** Where `build` writes before making its string. */
+const scratch = new JsonWriter()
 
 /** Where a JSON log's own plain value under an ECS object name goes, so the document is not refused. */
 export const CLASH_PREFIX = 'logwarden.'
 
 const CLASH = 1
 const DOTTED = 2
+/** The object has no members at all (`{}`). */
+const EMPTY = 4
+/** The object has a member named as an ECS field's root (`http`, `log`, `message`): derived paths may meet it. */
+const ROOTED = 8
+
+/** The first names of ECS fields: derived fields start with one of them. */
+const FIELD_ROOTS: ReadonlySet<string> = new Set([...ECS_OBJECT_ROOTS, '@timestamp', 'message', 'tags', 'labels'])
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
@@ -96,11 +122,15 @@ function clashesIn(obj: Record<string, unknown>, tree: ObjectTree): boolean {
  * of them, and the full `occupied` walk is needed).
  */
 function shapeOf(obj: Record<string, unknown>): number {
-  let shape = 0
+  let shape = EMPTY
   for (const key in obj) {
-    if (ECS_OBJECT_ROOTS.has(key)) {
-      const v = obj[key]
-      if (!isPlainObject(v) || clashesIn(v, ECS_OBJECT_TREE[key]!)) shape |= CLASH
+    shape &= ~EMPTY
+    if (FIELD_ROOTS.has(key)) {
+      shape |= ROOTED
+      if (ECS_OBJECT_ROOTS.has(key)) {
+        const v = obj[key]
+        if (!isPlainObject(v) || clashesIn(v, ECS_OBJECT_TREE[key]!)) shape |= CLASH
+      }
     } else if (key.indexOf('.') !== -1) {
       shape |= DOTTED
     }
@@ -127,18 +157,6 @@ function free(obj: Record<string, unknown>, key: string, root: string, dotted: b
   return !occupied(obj, key)
 }
 
-const roots = new Map<string, string>()
-
-function rootOf(key: string): string {
-  let root = roots.get(key)
-  if (root === undefined) {
-    const dot = key.indexOf('.')
-    root = dot === -1 ? key : key.slice(0, dot)
-    if (roots.size < 10_000) roots.set(key, root)
-  }
-  return root
-}
-
 /**
  * Builds the bulk documents of one source. The fields every document of the source carries
  * (service, host, dataset, file path, the input's `fields`) are serialised once; per document
@@ -160,61 +178,142 @@ export class DocumentBuilder {
   private readonly roots: string[]
   private readonly values: FieldValue[]
   /** `"k":v,...` of all constant fields, for the common case where none is occupied. */
-  private readonly pairs: string
+  private readonly pairs: Buffer
+  /** Per field name: what to write, or null for a constant field's name (the constant wins). */
+  private readonly known = new Map<string, KeyInfo | null>()
 
   constructor(private readonly constant: Record<string, FieldValue>) {
     this.keys = Object.keys(constant)
-    this.roots = this.keys.map(rootOf)
+    this.roots = this.keys.map((k) => keyInfo(k).root)
     this.values = this.keys.map((k) => constant[k] as FieldValue)
-    this.pairs = this.keys.map((k, i) => quotedKey(k) + jsonValue(this.values[i]!)).join(',')
+    const w = new JsonWriter(256)
+    for (let i = 0; i < this.keys.length; i++) {
+      if (i > 0) w.comma()
+      w.bytes(keyInfo(this.keys[i]!).quoted)
+      w.value(this.values[i]!)
+    }
+    this.pairs = Buffer.from(w.buf.subarray(0, w.at))
+  }
+
+  /** The document as one line of JSON text (see write). */
+  build(entry: Entry, offset?: number, perEntry?: Record<string, FieldValue>): string {
+    scratch.reset()
+    this.write(scratch, entry, offset, perEntry, false)
+    return scratch.toString()
   }
 
   /**
-   * `offset` becomes `log.offset` (passed apart from `perEntry` so the common document needs no
-   * per-entry object); `perEntry` holds the rarer per-entry fields (flags, parse errors).
+   * Writes the document into `w`. `offset` becomes `log.offset` (passed apart from `perEntry`
+   * so the common document needs no per-entry object); `perEntry` holds the rarer per-entry
+   * fields (flags, parse errors).
+   *
+   * With `tail`, when the entry is a JSON object on one line that starts with its brace, has
+   * members and keeps its shape, only the head is written and true returned: the document is
+   * then that head followed by the entry's text after its first character, which the caller
+   * has as bytes already (the same document, without encoding the text again).
    */
-  build(entry: Entry, offset?: number, perEntry?: Record<string, FieldValue>): string {
+  write(w: JsonWriter, entry: Entry, offset: number | undefined, perEntry: Record<string, FieldValue> | undefined, tail: boolean): boolean {
     const original = entry.object
-    if (original === undefined) return this.flat(entry.fields, offset, perEntry)
+    if (original === undefined) {
+      this.flat(w, entry.fields, offset, perEntry)
+      return false
+    }
     let text = entry.text
+    if (tail && text.charCodeAt(0) === 123 /* { */ && text.indexOf('\n') === -1) {
+      const shape = shapeOf(original)
+      if ((shape & (CLASH | EMPTY)) === 0) {
+        w.byte(123)
+        if (this.members(w, original, entry.fields, offset, perEntry, shape)) w.comma()
+        return true
+      }
+    }
     // Pretty-printed JSON can reach us as one multiline record; a raw newline can only be
     // whitespace between tokens in valid JSON, and the bulk format is one document per line.
     if (text.indexOf('\n') !== -1) text = text.replace(NEWLINE, ' ')
     const brace = text.indexOf('{')
-    if (brace === -1) return this.flat(entry.fields, offset, perEntry)
+    if (brace === -1) {
+      this.flat(w, entry.fields, offset, perEntry)
+      return false
+    }
     const shape = shapeOf(original)
-    if ((shape & CLASH) !== 0) return this.moved(original, entry.fields, withOffset(offset, perEntry))
-    const dotted = (shape & DOTTED) !== 0
+    if ((shape & CLASH) !== 0) {
+      w.text(this.moved(original, entry.fields, withOffset(offset, perEntry)))
+      return false
+    }
+    const start = w.at
+    w.byte(123)
+    if (!this.members(w, original, entry.fields, offset, perEntry, shape)) {
+      w.at = start
+      w.text(brace === 0 ? text : text.slice(brace))
+    } else if ((shape & EMPTY) !== 0) {
+      // `{}`: no original members, so no comma after ours.
+      w.byte(125)
+    } else {
+      w.comma()
+      w.text(text.slice(brace + 1))
+    }
+    return false
+  }
 
-    let out = ''
+  /** Writes `"k":v,...` of the fields to add before the original members (those it does not hold already); false when there were none. */
+  private members(w: JsonWriter, original: Record<string, unknown>, fields: Record<string, FieldValue>, offset: number | undefined,
+    perEntry: Record<string, FieldValue> | undefined, shape: number): boolean {
+    const dotted = (shape & DOTTED) !== 0
+    // A field can only be taken if the object has a dotted key or a member named as the
+    // field's root; without either (most lines), the fields with ECS roots need no check.
+    const check = (shape & (DOTTED | ROOTED)) !== 0
+    let any = false
     if (!dotted && this.constantsFree(original)) {
-      out = this.pairs
+      if (this.pairs.length > 0) {
+        w.bytes(this.pairs)
+        any = true
+      }
     } else {
       for (let i = 0; i < this.keys.length; i++) {
         const key = this.keys[i]!
-        if (!occupied(original, key)) out += (out ? ',' : '') + quotedKey(key) + jsonValue(this.values[i]!)
+        if (occupied(original, key)) continue
+        if (any) w.comma()
+        w.bytes(keyInfo(key).quoted)
+        w.value(this.values[i]!)
+        any = true
       }
     }
     if (offset !== undefined && !('log.offset' in this.constant) && free(original, 'log.offset', 'log', dotted)) {
-      out += (out ? ',"log.offset":' : '"log.offset":') + offset
+      if (any) w.comma()
+      w.bytes(LOG_OFFSET)
+      w.number(offset)
+      any = true
     }
     if (perEntry !== undefined) {
       for (const key in perEntry) {
-        if (key in this.constant || !free(original, key, rootOf(key), dotted)) continue
-        out += (out ? ',' : '') + quotedKey(key) + jsonValue(perEntry[key]!)
+        if (key in this.constant) continue
+        const info = keyInfo(key)
+        if (!free(original, key, info.root, dotted)) continue
+        if (any) w.comma()
+        w.bytes(info.quoted)
+        w.value(perEntry[key]!)
+        any = true
       }
     }
-    const fields = entry.fields
     for (const key in fields) {
-      if (key in this.constant || (perEntry !== undefined && key in perEntry) || key === 'log.offset' || !free(original, key, rootOf(key), dotted)) continue
-      out += (out ? ',' : '') + quotedKey(key) + jsonValue(fields[key]!)
+      const info = this.keyOf(key)
+      if (info === null || (perEntry !== undefined && key in perEntry) || key === 'log.offset') continue
+      if ((check || !info.ecs) && !free(original, key, info.root, dotted)) continue
+      if (any) w.comma()
+      w.bytes(info.quoted)
+      w.value(fields[key]!)
+      any = true
     }
-    if (out === '') return brace === 0 ? text : text.slice(brace)
-    let i = brace + 1
-    while (i < text.length && text.charCodeAt(i) <= 32) i++
-    // `{}`: no original members, so no comma after ours.
-    if (text.charCodeAt(i) === 125 /* } */) return '{' + out + '}'
-    return '{' + out + ',' + text.slice(brace + 1)
+    return any
+  }
+
+  private keyOf(key: string): KeyInfo | null {
+    let info = this.known.get(key)
+    if (info === undefined) {
+      info = key in this.constant ? null : keyInfo(key)
+      if (this.known.size < 1000) this.known.set(key, info)
+    }
+    return info
   }
 
   private constantsFree(obj: Record<string, unknown>): boolean {
@@ -222,20 +321,33 @@ export class DocumentBuilder {
     return true
   }
 
-  private flat(fields: Record<string, FieldValue>, offset: number | undefined, perEntry: Record<string, FieldValue> | undefined): string {
-    let out = this.pairs
-    if (offset !== undefined && !('log.offset' in this.constant)) out += (out ? ',"log.offset":' : '"log.offset":') + offset
+  private flat(w: JsonWriter, fields: Record<string, FieldValue>, offset: number | undefined, perEntry: Record<string, FieldValue> | undefined): void {
+    w.byte(123)
+    w.bytes(this.pairs)
+    let any = this.pairs.length > 0
+    if (offset !== undefined && !('log.offset' in this.constant)) {
+      if (any) w.comma()
+      w.bytes(LOG_OFFSET)
+      w.number(offset)
+      any = true
+    }
     if (perEntry !== undefined) {
       for (const key in perEntry) {
         if (key in this.constant) continue
-        out += (out ? ',' : '') + quotedKey(key) + jsonValue(perEntry[key]!)
+        if (any) w.comma()
+        w.bytes(keyInfo(key).quoted)
+        w.value(perEntry[key]!)
+        any = true
       }
     }
     for (const key in fields) {
       if (key in this.constant || (perEntry !== undefined && key in perEntry) || (offset !== undefined && key === 'log.offset')) continue
-      out += (out ? ',' : '') + quotedKey(key) + jsonValue(fields[key]!)
+      if (any) w.comma()
+      w.bytes(keyInfo(key).quoted)
+      w.value(fields[key]!)
+      any = true
     }
-    return '{' + out + '}'
+    w.byte(125)
   }
 
   /** The rare path: re-serialise, with plain values found where the template maps objects moved aside. */

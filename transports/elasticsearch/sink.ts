@@ -23,8 +23,9 @@ import { LwError } from '../../agent/errors'
 import { retryAfterMs, retryDelay } from './backoff'
 import { classifyBulkResponse, type ItemResult } from './bulk-response'
 import { createClient } from './client'
-import { DeadLetterFile, deadLetterBulk, deadLetterOf, type DeadLetter } from './dead-letter'
+import { DeadLetterFile, deadLetterBulk, deadLetterOf, type DeadLetter, type RefusedDoc } from './dead-letter'
 import type { OutDoc } from './document'
+import { stringBytesMax, writeString } from './json-writer'
 import { checkIndexConfig, compileIndexName, type IndexNamer } from './index-name'
 
 export type { OutDoc } from './document'
@@ -35,9 +36,12 @@ export interface SinkStatus {
   error?: string
 }
 
+/** What an acknowledgement says of a document. */
+export type AckedDoc = Pick<OutDoc, 'id' | 'sourceId' | 'offset' | 'end'>
+
 export interface SinkEvents {
   /** These documents are durable: created, already there (409), or dead-lettered and fsynced. Called once per document. */
-  onAck(docs: OutDoc[]): void
+  onAck(docs: readonly AckedDoc[]): void
   /** Edge-triggered: called when whole requests start failing, and again when one succeeds. */
   onStatus?(status: SinkStatus): void
 }
@@ -82,13 +86,15 @@ interface Item {
   end: number
   timestamp: string
   index: string
-  /** The bytes of `action\ndocument\n` in `buf`, the document starting at `body`. */
+  /** The bytes of `action\ndocument\n` in `buf`. */
   buf: Buffer
   start: number
-  body: number
   stop: number
-  /** The raw text's bytes in `raw`. */
-  raw: Buffer
+  /**
+   * The raw text's bytes: `raw[rawStart, rawStop)` in a slab of raw texts, or, when `raw` is
+   * undefined, `{` followed by `buf[rawStart, rawStop)` (the document ends with the record's bytes).
+   */
+  raw: Buffer | undefined
   rawStart: number
   rawStop: number
   /** What it weighs in `pendingBytes`: its bytes plus a fixed allowance for the object itself. */
@@ -132,9 +138,9 @@ class BufferPool {
     this.users.set(buf, (this.users.get(buf) ?? 0) + count)
   }
 
-  /** One document in `buf` is done with it. */
-  release(buf: Buffer): void {
-    const left = (this.users.get(buf) ?? 1) - 1
+  /** `count` documents in `buf` are done with it. */
+  release(buf: Buffer, count = 1): void {
+    const left = (this.users.get(buf) ?? count) - count
     if (left > 0) {
       this.users.set(buf, left)
       return
@@ -155,7 +161,10 @@ function batchOf(items: Item[], attempt: number, pool: BufferPool): Batch {
     const len = item.stop - item.start
     item.buf.copy(body, at, item.start, item.stop)
     pool.release(item.buf)
-    item.body = at + (item.body - item.start)
+    if (item.raw === undefined) {
+      item.rawStart = at + (item.rawStart - item.start)
+      item.rawStop = at + (item.rawStop - item.start)
+    }
     item.start = at
     item.stop = at + len
     item.buf = body
@@ -187,8 +196,10 @@ export class ElasticsearchSink {
 
   /** Documents waiting for the batch to fill or the timer to fire; their bytes are in `arena`. */
   private queue: Item[] = []
-  private queueBytes = 0
-  /** The open batch's bytes; a closed batch takes it as its body and a fresh one comes from the pool. */
+  /** Where the open batch starts in `arena`, and where the next document goes. */
+  private queueStart = 0
+  private arenaAt = 0
+  /** Where documents are written as they are pushed; each batch's body is a stretch of it. */
   private arena: Buffer
   private readonly arenas: BufferPool
   /** Raw texts, for dead letters only; they stay in the slab they were written to until acked. */
@@ -215,11 +226,13 @@ export class ElasticsearchSink {
   private readonly belowWaiters: Array<{ bytes: number; resolve: () => void }> = []
   private closing = false
   private stopped = false
+  /** The producer said nothing more is coming for now, and has not pushed since. */
+  private producerIdle = false
   private isReady = true
 
   /** Memo of the last index's action-line prefix: consecutive documents nearly always share it. */
   private lastIndex = ''
-  private lastPrefix = ''
+  private lastPrefix = Buffer.alloc(0)
 
   private readonly counters: SinkStats = { sent: 0, created: 0, duplicates: 0, deadLettered: 0, retries: 0, requests: 0 }
 
@@ -238,6 +251,7 @@ export class ElasticsearchSink {
     }
     this.arenas = new BufferPool(Math.max(64 * 1024, cfg.batch_max_bytes + (cfg.batch_max_bytes >> 2)), cfg.concurrency + 2)
     this.arena = this.arenas.take()
+    this.arenas.use(this.arena, 1)
     this.rawSlab = this.slabs.take()
   }
 
@@ -251,6 +265,7 @@ export class ElasticsearchSink {
   }
 
   push(doc: OutDoc): void {
+    this.producerIdle = false
     if (this.closing) {
       // A caller bug, not a runtime condition: there is no LW_ code for it.
       throw new Error('a document was pushed to the Elasticsearch sink after close(); stop reading before closing the sink')
@@ -258,33 +273,60 @@ export class ElasticsearchSink {
     const index = this.indexFor(doc.timestamp)
     if (index !== this.lastIndex) {
       this.lastIndex = index
-      this.lastPrefix = '{"create":{"_index":' + JSON.stringify(index) + ',"_id":'
+      this.lastPrefix = Buffer.from('{"create":{"_index":' + JSON.stringify(index) + ',"_id":', 'utf8')
     }
-    const action = this.lastPrefix + JSON.stringify(doc.id) + '}}\n'
-    const need = maxBytes(action) + maxBytes(doc.body) + 1
-    if (this.queue.length > 0 && this.queueBytes + need > this.arena.length) this.cut()
+    // Everything is written as bytes: the action line, the document (already bytes, or its text
+    // encoded), and with a tail, the record's own bytes, which also serve as its raw text.
+    const id = doc.id
+    const bytes = doc.bytes
+    const tail = doc.tail
+    const bodyMax = bytes !== undefined ? (doc.bytesLen as number) : maxBytes(doc.body)
+    const tailLen = tail === undefined ? 0 : (doc.tailEnd as number) - (doc.tailStart as number)
+    const need = this.lastPrefix.length + stringBytesMax(id) + 3 + bodyMax + tailLen + 1
+    if (this.arenaAt + need > this.arena.length) {
+      if (this.queue.length > 0) this.cut()
+      if (need <= this.arena.length) this.freshArena()
+    }
     // A document larger than the arena goes alone in a buffer of its own.
     const buf = need > this.arena.length ? Buffer.allocUnsafe(need) : this.arena
-    const start = this.queueBytes
-    let at = start + buf.write(action, start)
-    const body = at
-    at += buf.write(doc.body, at)
+    const start = buf === this.arena ? this.arenaAt : 0
+    let at = start + this.lastPrefix.copy(buf, start)
+    at = writeString(buf, at, id)
+    buf[at++] = 125 // }
+    buf[at++] = 125
     buf[at++] = 10
-    const bytes = at - start
-
-    const rawNeed = maxBytes(doc.raw)
-    if (this.rawUsed + rawNeed > this.rawSlab.length) {
-      this.rawSlab = rawNeed > RAW_SLAB ? Buffer.allocUnsafe(rawNeed) : this.slabs.take()
-      this.rawUsed = 0
+    at += bytes !== undefined ? bytes.copy(buf, at, 0, doc.bytesLen) : buf.write(doc.body, at)
+    let raw: Buffer | undefined
+    let rawStart = 0
+    let rawStop = 0
+    let rawBytes = 0
+    if (tail !== undefined) {
+      rawStart = at
+      at += tail.copy(buf, at, doc.tailStart, doc.tailEnd)
+      rawStop = at
     }
-    this.slabs.use(this.rawSlab, 1)
-    const rawStart = this.rawUsed
-    this.rawUsed += this.rawSlab.write(doc.raw, rawStart)
+    if (tail === undefined || doc.raw !== undefined || doc.rawBytes !== undefined) {
+      const text = doc.raw
+      const rawNeed = text !== undefined ? maxBytes(text) : doc.rawBytes !== undefined ? (doc.rawEnd as number) - (doc.rawStart as number) : 0
+      if (this.rawUsed + rawNeed > this.rawSlab.length) {
+        this.rawSlab = rawNeed > RAW_SLAB ? Buffer.allocUnsafe(rawNeed) : this.slabs.take()
+        this.rawUsed = 0
+      }
+      this.slabs.use(this.rawSlab, 1)
+      raw = this.rawSlab
+      rawStart = this.rawUsed
+      if (text !== undefined) this.rawUsed += this.rawSlab.write(text, rawStart)
+      else if (doc.rawBytes !== undefined) this.rawUsed += doc.rawBytes.copy(this.rawSlab, rawStart, doc.rawStart, doc.rawEnd)
+      rawStop = this.rawUsed
+      rawBytes = rawStop - rawStart
+    }
+    buf[at++] = 10
+    const bytesUsed = at - start
 
     const item: Item = {
       id: doc.id, sourceId: doc.sourceId, offset: doc.offset, end: doc.end, timestamp: doc.timestamp, index,
-      buf, start, body, stop: at, raw: this.rawSlab, rawStart, rawStop: this.rawUsed,
-      cost: bytes + (this.rawUsed - rawStart) + ITEM_OVERHEAD, gen: this.gen,
+      buf, start, stop: at, raw, rawStart, rawStop,
+      cost: bytesUsed + rawBytes + ITEM_OVERHEAD, gen: this.gen,
     }
     this.queue.push(item)
     this.pending += item.cost
@@ -295,9 +337,25 @@ export class ElasticsearchSink {
       this.cut()
       return
     }
-    this.queueBytes = at
-    if (this.queue.length >= this.cfg.batch_max_docs || this.queueBytes >= this.cfg.batch_max_bytes) this.cut()
+    this.arenaAt = at
+    if (this.queue.length >= this.cfg.batch_max_docs || at - this.queueStart >= this.cfg.batch_max_bytes) this.cut()
     else if (this.batchTimer === undefined) this.batchTimer = setTimeout(() => this.cut(), this.cfg.batch_interval)
+  }
+
+  /**
+   * The producer has nothing more for now (its files are read to the end). Waiting for the batch
+   * to fill would only delay what is queued: it goes out now if a request slot is free, or when
+   * one frees up. While the producer keeps pushing, batches fill as usual — small batches when
+   * the logs are quiet, full ones when they are busy, with no timer in the way of either.
+   */
+  idle(): void {
+    this.producerIdle = true
+    if (this.queue.length > 0 && this.inFlight < this.slots()) this.cut()
+  }
+
+  /** Requests that may be out at once: one probes at a time while Elasticsearch is failing. */
+  private slots(): number {
+    return this.reachable ? this.cfg.concurrency : 1
   }
 
   /** Resolves when `pendingBytes` is below `bytes` (at once if it already is, or once the sink is closed). */
@@ -357,22 +415,22 @@ export class ElasticsearchSink {
       this.pump()
       return
     }
-    if (this.queueBytes * 2 < this.arena.length) {
-      // A batch cut by count or time uses a small part of the arena: an exact copy is cheap, and
-      // holding a whole arena for it would make memory exceed what pendingBytes accounts for.
-      const body = Buffer.from(this.arena.subarray(0, this.queueBytes))
-      this.arenas.use(body, this.queue.length)
-      for (const item of this.queue) item.buf = body
-      this.ready.push({ items: this.queue, body, attempt: 0 })
-    } else {
-      // A full batch takes the arena as its body; the next batch writes into a fresh one.
-      this.arenas.use(this.arena, this.queue.length)
-      this.ready.push({ items: this.queue, body: this.arena.subarray(0, this.queueBytes), attempt: 0 })
-      this.arena = this.arenas.take()
-    }
+    // The batch's body is its stretch of the arena; the next batch goes on after it, and the
+    // arena returns to the pool once every document in it is acknowledged.
+    this.arenas.use(this.arena, this.queue.length)
+    this.ready.push({ items: this.queue, body: this.arena.subarray(this.queueStart, this.arenaAt), attempt: 0 })
+    this.queueStart = this.arenaAt
     this.queue = []
-    this.queueBytes = 0
     this.pump()
+  }
+
+  /** Starts writing into a new arena; the one left returns to the pool when its documents are acknowledged. */
+  private freshArena(): void {
+    this.arenas.release(this.arena)
+    this.arena = this.arenas.take()
+    this.arenas.use(this.arena, 1)
+    this.arenaAt = 0
+    this.queueStart = 0
   }
 
   private pump(): void {
@@ -385,7 +443,7 @@ export class ElasticsearchSink {
       return
     }
     // While Elasticsearch is failing whole requests, one batch probes at a time; the rest wait.
-    const limit = this.reachable ? this.cfg.concurrency : 1
+    const limit = this.slots()
     while (this.inFlight < limit && this.ready.length > 0) {
       void this.send(this.ready.shift() as Batch)
     }
@@ -413,7 +471,8 @@ export class ElasticsearchSink {
     }
     this.inFlight--
     this.markReachable()
-    this.pump()
+    if (this.producerIdle && this.queue.length > 0) this.cut()
+    else this.pump()
     await this.settle(batch, results)
   }
 
@@ -499,7 +558,7 @@ export class ElasticsearchSink {
    * round again (Elasticsearch refuses them again) until the disk takes them.
    */
   private async deadLetter(refused: Array<{ item: Item; result: ItemResult }>, attempt: number): Promise<void> {
-    const letters: DeadLetter[] = refused.map(({ item, result }) => deadLetterOf(outDocOf(item, true), item.index, result))
+    const letters: DeadLetter[] = refused.map(({ item, result }) => deadLetterOf(refusedDocOf(item), item.index, result))
     const items = refused.map((r) => r.item)
     try {
       await this.deadLetters.append(letters)
@@ -536,19 +595,23 @@ export class ElasticsearchSink {
 
   private ack(items: Item[]): void {
     if (this.stopped) return
-    const docs: OutDoc[] = new Array(items.length)
+    // Neighbours share their buffers: release them a run at a time.
+    let run = 0
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as Item
-      docs[i] = outDocOf(item, false)
-      this.arenas.release(item.buf)
-      this.slabs.release(item.raw)
+      run++
+      if (i + 1 === items.length || items[i + 1]!.buf !== item.buf) {
+        this.arenas.release(item.buf, run)
+        run = 0
+      }
+      if (item.raw !== undefined) this.slabs.release(item.raw)
       this.pending -= item.cost
       const left = (this.outstanding.get(item.gen) ?? 1) - 1
       if (left === 0) this.outstanding.delete(item.gen)
       else this.outstanding.set(item.gen, left)
     }
     try {
-      this.events.onAck(docs)
+      this.events.onAck(items)
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'the onAck handler threw; the sink goes on')
     }
@@ -593,12 +656,14 @@ export class ElasticsearchSink {
   }
 }
 
-/** The document as it was pushed; its text decoded back from the bytes only when needed (dead letters). */
-function outDocOf(item: Item, withText: boolean): OutDoc {
+/** The document and its raw text as they were pushed, decoded back from the bytes (dead letters only). */
+function refusedDocOf(item: Item): RefusedDoc {
+  // The action line is JSON, which never holds a raw newline: the document starts after the first.
+  const body = item.buf.indexOf(10, item.start) + 1
   return {
-    id: item.id, timestamp: item.timestamp, sourceId: item.sourceId, offset: item.offset, end: item.end,
-    body: withText ? item.buf.toString('utf8', item.body, item.stop - 1) : '',
-    raw: withText ? item.raw.toString('utf8', item.rawStart, item.rawStop) : '',
+    id: item.id, sourceId: item.sourceId, offset: item.offset,
+    body: item.buf.toString('utf8', body, item.stop - 1),
+    raw: item.raw === undefined ? '{' + item.buf.toString('utf8', item.rawStart, item.rawStop) : item.raw.toString('utf8', item.rawStart, item.rawStop),
   }
 }
 

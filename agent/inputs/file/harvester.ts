@@ -21,6 +21,8 @@ export interface RecordConsumer {
    * Elasticsearch) and come back later to ship what was read meanwhile. False without rules.
    */
   readonly readAhead: boolean
+  /** A source has read all there is for now: what waits for a batch to fill need not wait. */
+  caughtUp(): void
   /** A source starts or stops producing: the consumer routes acknowledgements by sourceId. */
   attach(source: HarvestedSource): void
   detach(source: HarvestedSource): void
@@ -58,7 +60,7 @@ export interface HarvesterOptions {
 }
 
 /** Read size per call: large enough that syscalls are rare, small enough that many files can be active. */
-const CHUNK = 256 * 1024
+const CHUNK = 64 * 1024
 /** While at the end of a file, how often to look for rotation and truncation if no change event comes. */
 const IDLE_CHECK_MS = 1000
 /** A file renamed or deleted under us is read until it has been quiet this long (apps reopen their log promptly). */
@@ -88,6 +90,8 @@ export class Harvester implements HarvestedSource {
   private splitter: LineSplitter
   private multiline: Multiline | undefined
   private fh: FileHandle | undefined
+  /** The read of the next chunk, started while the last one was being handled. */
+  private prefetch: { pos: number; buf: Buffer; read: Promise<{ bytesRead: number }> } | undefined
   private stopped = false
   private finished = false
   private wakeResolve: (() => void) | undefined
@@ -152,7 +156,10 @@ export class Harvester implements HarvestedSource {
         return
       }
       consumer.attach(this)
-      const buf = Buffer.allocUnsafe(CHUNK)
+      // Two buffers: while one chunk is framed and shipped, the next is already being read into
+      // the other (a read waits its turn on the thread pool, behind compression).
+      const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)] as const
+      let buf: Buffer = bufs[0]
       const out: RawRecord[] = []
       while (!this.stopped) {
         if (!consumer.hasRoom()) {
@@ -162,14 +169,30 @@ export class Harvester implements HarvestedSource {
           this.stopReadAhead()
         }
         if (this.stopped) break
-        const { bytesRead } = await this.fh.read(buf, 0, CHUNK, this.readPos)
+        let bytesRead: number
+        const ahead = this.prefetch
+        this.prefetch = undefined
+        if (ahead !== undefined && ahead.pos === this.readPos) {
+          buf = ahead.buf
+          bytesRead = (await ahead.read).bytesRead
+        } else {
+          // Reading moved (read-ahead ended, truncation): what was fetched is not needed.
+          if (ahead !== undefined) await ahead.read.catch(() => undefined)
+          bytesRead = (await this.fh.read(buf, 0, CHUNK, this.readPos)).bytesRead
+        }
         if (bytesRead > 0) {
           this.readPos += bytesRead
           this.lastData = Date.now()
+          if (bytesRead === CHUNK && !this.stopped) {
+            // A full chunk: there is likely more; fetch it while this one is handled.
+            const next = buf === bufs[0] ? bufs[1] : bufs[0]
+            this.prefetch = { pos: this.readPos, buf: next, read: this.fh.read(next, 0, CHUNK, this.readPos) }
+          }
           this.splitter.push(buf.subarray(0, bytesRead), out)
           this.emit(out)
           continue
         }
+        consumer.caughtUp()
         if (this.opts.oneShot) {
           this.finish(out)
           break
@@ -184,6 +207,9 @@ export class Harvester implements HarvestedSource {
       }
     } finally {
       this.finished = true
+      // The descriptor is closed only once no read is using it.
+      await this.prefetch?.read.catch(() => undefined)
+      this.prefetch = undefined
       await this.fh?.close().catch(() => undefined)
       this.fh = undefined
       slots.release()

@@ -54,7 +54,15 @@ function frame(t: Test, data: Buffer, cuts: number[], start = 0): RawRecord[] {
   const out: RawRecord[] = []
   let prev = 0
   for (const c of [...cuts, data.length]) {
+    const before = out.length
     s.push(data.subarray(prev, c), out)
+    // Bytes handed with a record must still be its text when the push returns (the pipeline
+    // copies them into the document then).
+    for (const r of out.slice(before)) {
+      if (r.bytes !== undefined && r.bytes.toString('utf8', r.bytesStart, r.bytesEnd) !== r.text) {
+        t.fail(`record at ${r.offset} (cuts ${cuts.join(',')}): its bytes say ${JSON.stringify(r.bytes.toString('utf8', r.bytesStart, r.bytesEnd))}, its text ${JSON.stringify(r.text)}`)
+      }
+    }
     const lastNl = data.subarray(0, c).lastIndexOf(0x0a)
     const want = start + lastNl + 1
     if (s.position !== want) t.fail(`position after ${c} bytes (cuts ${cuts.join(',')}) is ${s.position}, want ${want}`)

@@ -171,7 +171,8 @@ export class LineSplitter {
         binary ||= hasControl(buf, 0, cut)
       }
       if (binary) flags = withFlag(flags, 'binary')
-      out.push({ text, offset: this.lineStart, end, flags, originalBytes, bytes: invalid ? undefined : buf, bytesStart: 0, bytesEnd: cut })
+      // No bytes: the carry buffer takes the next partial line before this push returns.
+      out.push({ text, offset: this.lineStart, end, flags, originalBytes, bytes: undefined, bytesStart: 0, bytesEnd: 0 })
     }
     this.lineStart = end
     this.lineLen = 0

@@ -10,6 +10,10 @@
  * `includes` / `startsWith`, which is faster than any regex engine.
  */
 import RE2 from 're2'
+import { TextMemo } from './memo'
+
+/** Texts longer than this are not remembered (see compileRegex). */
+const MEMO_TEXT = 512
 
 export interface SafeRegex {
   /** True when the pattern matches somewhere in `text` (unanchored, as RegExp#test). */
@@ -200,14 +204,24 @@ export function compileRegex(pattern: string, options: RegexOptions = {}): Regex
   } catch (err) {
     return { regex: undefined, problem: explain((err as Error).message) }
   }
+  // Each call into RE2 converts the text to UTF-8 first; the same texts come back again and
+  // again (paths, user agents), so their answers are kept. Long texts (messages, stack traces)
+  // rarely repeat and would only fill the memo.
+  const memo = new TextMemo<boolean>()
+  const run = (s: string): boolean => {
+    if (s.length > MEMO_TEXT) return re.test(s)
+    let found = memo.get(s)
+    if (found === undefined) memo.set(s, (found = re.test(s)))
+    return found
+  }
   const found = requiredLiterals(pattern)
-  if (found === undefined) return { regex: { test: (s: string): boolean => re.test(s), source: pattern, engine: 're2' }, problem: undefined }
+  if (found === undefined) return { regex: { test: run, source: pattern, engine: 're2' }, problem: undefined }
   // One pass over the text for all the literals: an alternation of plain literals, which a
   // backtracking engine runs in linear time (nothing to backtrack into), in place of one
   // `includes` (and a lower-cased copy) per literal.
   const prefilter = new RegExp(found.map(escapeLiteral).join('|'), ignoreCase ? 'i' : '')
   const test = ignoreCase
-    ? (s: string): boolean => (ASCII.test(s) ? prefilter.test(s) : true) && re.test(s)
-    : (s: string): boolean => prefilter.test(s) && re.test(s)
+    ? (s: string): boolean => (ASCII.test(s) ? prefilter.test(s) : true) && run(s)
+    : (s: string): boolean => prefilter.test(s) && run(s)
   return { regex: { test, source: pattern, engine: 're2' }, problem: undefined }
 }

@@ -23,6 +23,7 @@ import type { Entry } from '../agent/entry'
 import type { CompiledRule } from './compiled'
 import { equalityKey, mandatoryEqualities, type Equality } from './condition'
 import { compileField, decodeUrl, type FieldAccessor } from './fields'
+import { TextMemo } from './memo'
 import { requiredLiterals } from './regex'
 import type { ConditionSpec, MatchSpec } from './model'
 import { parseQuery } from './query'
@@ -139,7 +140,12 @@ interface LiteralIndex {
   rules: number[][]
   /** Every rule filed here, for text the literal test cannot judge (non-ASCII: Unicode case folding). */
   all: number[]
+  /** Per text seen (as read, before decoding): the rules its literals select. */
+  memo: TextMemo<number[]>
 }
+
+/** Texts longer than this are scanned every time: long texts rarely repeat. */
+const MEMO_TEXT = 512
 
 function escapeLiteral(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
@@ -215,7 +221,7 @@ export class RuleIndex {
           const key = `${gate.decode ? 'decoded' : 'raw'}\n${gate.field}`
           let index = byLiteral.get(key)
           if (index === undefined) {
-            index = { read: compileField(gate.field), decode: gate.decode, scan: /$^/g, literals: [], position: new Map(), prefixes: [], rules: [], all: [] }
+            index = { read: compileField(gate.field), decode: gate.decode, scan: /$^/g, literals: [], position: new Map(), prefixes: [], rules: [], all: [], memo: new TextMemo() }
             byLiteral.set(key, index)
             this.byLiteral.push(index)
           }
@@ -324,24 +330,13 @@ export class RuleIndex {
 
   private addText(index: LiteralIndex, value: unknown, generation: number, out: CompiledRule[]): void {
     if (typeof value !== 'string') return
-    const text = index.decode ? decodeUrl(value) : value
-    const scan = index.scan
-    scan.lastIndex = 0
-    let m = scan.exec(text)
-    while (m !== null) {
-      const hit = m[0]
-      const at = index.position.get(hit.toLowerCase())
-      if (at === undefined) {
-        // A character outside ASCII, where Unicode case folding (RE2's, toLowerCase's) can make
-        // text match a literal this scan would miss: the predicates decide.
-        this.addRules(index.all, generation, out)
-        return
-      }
-      const prefixes = index.prefixes[at]!
-      for (let i = 0; i < prefixes.length; i++) this.addRules(index.rules[prefixes[i]!]!, generation, out)
-      scan.lastIndex = m.index + 1
-      m = scan.exec(text)
+    if (value.length > MEMO_TEXT) {
+      this.addRules(selected(index, value), generation, out)
+      return
     }
+    let rules = index.memo.get(value)
+    if (rules === undefined) index.memo.set(value, (rules = selected(index, value)))
+    this.addRules(rules, generation, out)
   }
 
   private addRules(list: number[], generation: number, out: CompiledRule[]): void {
@@ -365,4 +360,26 @@ export class RuleIndex {
       out.push(this.rules[r]!)
     }
   }
+}
+
+const NONE: number[] = []
+
+/** The rules the literals found in `value` select, each once, in index order. */
+function selected(index: LiteralIndex, value: string): number[] {
+  const text = index.decode ? decodeUrl(value) : value
+  const scan = index.scan
+  scan.lastIndex = 0
+  let found: Set<number> | undefined
+  let m = scan.exec(text)
+  while (m !== null) {
+    const at = index.position.get(m[0].toLowerCase())
+    // A character outside ASCII, where Unicode case folding (RE2's, toLowerCase's) can make
+    // text match a literal this scan would miss: the predicates decide.
+    if (at === undefined) return index.all
+    found ??= new Set()
+    for (const prefix of index.prefixes[at]!) for (const r of index.rules[prefix]!) found.add(r)
+    scan.lastIndex = m.index + 1
+    m = scan.exec(text)
+  }
+  return found === undefined ? NONE : [...found].sort((a, b) => a - b)
 }

@@ -160,8 +160,17 @@ export function formatIso(ms: number): string | undefined {
     secondSince = second
     secondText = dayText + PAD2[(s / 3600) | 0] + ':' + PAD2[((s % 3600) / 60) | 0] + ':' + PAD2[s % 60] + '.'
   }
-  return secondText + MILLIS_Z[millis]
+  lastIso = secondText + MILLIS_Z[millis]
+  lastIsoMs = ms
+  return lastIso
 }
+
+/**
+ * The last text formatIso made, and its instant: the rules read an entry's @timestamp back as a
+ * number right after the parser wrote it, and need not parse it again.
+ */
+let lastIso = ''
+let lastIsoMs = NaN
 
 // --- parsing ------------------------------------------------------------------------------
 
@@ -229,6 +238,7 @@ function parseOffset(text: string, i: number): number {
  * the text is anything else.
  */
 export function parseIsoLike(text: string, zone: string): number {
+  if (text === lastIso) return lastIsoMs
   const n = text.length
   if (n < 16) return NaN
   const y1 = two(text, 0)

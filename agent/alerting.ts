@@ -14,7 +14,7 @@ import type { AlertEvent, Notifier, Rule } from '../rules/model'
 import { RuleIndex } from '../rules/rule-index'
 import { ConsoleNotifier } from '../transports/console/notifier'
 import { AlertsIndex } from '../transports/elasticsearch/alerts-index'
-import { TelegramNotifier, type TelegramRoute } from '../transports/telegram/notifier'
+import type { TelegramNotifier, TelegramRoute } from '../transports/telegram/notifier'
 
 /** The built-in packs: rules/packs/ beside agent/ (sources) or two levels up (dist/agent/). */
 export function packsDir(): string {
@@ -55,8 +55,9 @@ export function buildNotifiers(cfg: AgentConfig, log: Logger): { notifiers: Reco
     const r = cfg.routes[name]
     routes[name] = { chats: r?.chats ?? [], language: r?.language ?? 'en', timezone: r?.timezone ?? 'UTC', ...(r?.silent_below ? { silent_below: r.silent_below } : {}) }
   }
+  // Loaded only when configured: telegraf weighs about 15 MB of memory an agent without it never needs.
   const telegram = cfg.telegram
-    ? new TelegramNotifier({
+    ? new (require('../transports/telegram/notifier') as typeof import('../transports/telegram/notifier')).TelegramNotifier({
         token: cfg.telegram.bot_token, apiRoot: cfg.telegram.api_root, routes, logger: log,
         editWindowMs: cfg.alerts.edit_window, editBudget: cfg.alerts.edit_budget,
         ...(cfg.kibana ? { kibanaUrl: cfg.kibana.url } : {}),

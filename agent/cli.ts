@@ -12,7 +12,6 @@ import { buildNotifiers, packsDir, rulePaths } from './alerting'
 import { rulesCheck } from '../rules/check'
 import { ruleTestsCli } from '../rules/test-runner'
 import { createClient } from '../transports/elasticsearch/client'
-import { doctor, testAlert } from '../transports/telegram/doctor'
 import type { TelegramRoute } from '../transports/telegram/notifier'
 import { setupTemplates } from '../transports/elasticsearch/template'
 
@@ -159,6 +158,11 @@ async function testRules(paths: string[]): Promise<void> {
   process.exitCode = await ruleTestsCli(paths.length > 0 ? paths : [packsDir()])
 }
 
+/** The Telegram checks, loaded with telegraf only by the commands that use them. */
+function telegramDoctor(): Promise<typeof import('../transports/telegram/doctor')> {
+  return import('../transports/telegram/doctor')
+}
+
 function telegramRoutes(cfg: AgentConfig): Record<string, TelegramRoute> {
   const routes: Record<string, TelegramRoute> = {}
   for (const [name, r] of Object.entries(cfg.routes)) routes[name] = { ...r }
@@ -172,7 +176,7 @@ async function sendTestAlert(opts: { config: string }): Promise<void> {
   let ok = true
   for (const [route, list] of Object.entries(notifiers)) {
     for (const notifier of list) {
-      const report = await testAlert(notifier, [route])
+      const report = await (await telegramDoctor()).testAlert(notifier, [route])
       for (const line of report.lines) process.stdout.write(`${line}\n`)
       ok &&= report.ok
     }
@@ -187,7 +191,7 @@ async function runDoctor(opts: { config: string }): Promise<void> {
       'To deliver them to Telegram, add telegram.bot_token (from @BotFather) and chats under routes:.\n')
     return
   }
-  const report = await doctor({ token: cfg.telegram.bot_token, apiRoot: cfg.telegram.api_root, routes: telegramRoutes(cfg) })
+  const report = await (await telegramDoctor()).doctor({ token: cfg.telegram.bot_token, apiRoot: cfg.telegram.api_root, routes: telegramRoutes(cfg) })
   for (const line of report.lines) process.stdout.write(`${line}\n`)
   if (!report.ok) process.exitCode = EXIT.failed
 }

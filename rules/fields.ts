@@ -47,9 +47,34 @@ function probeValue(object: Record<string, unknown>, probes: Probe[]): unknown {
   return undefined
 }
 
+/** The last object looked at, and whether it has a dotted key at its top level. */
+let flatObject: Record<string, unknown> | undefined
+let flatAnswer = false
+
+/**
+ * True when no top-level key of `object` is dotted. Then a path can only be found under its
+ * first name: a field the object lacks (most fields a rule asks about) costs one property read
+ * instead of one per way of splitting the path. Worked out once per entry.
+ */
+function topLevelFlat(object: Record<string, unknown>): boolean {
+  if (object === flatObject) return flatAnswer
+  let flat = true
+  for (const key in object) {
+    if (key.indexOf('.') !== -1) {
+      flat = false
+      break
+    }
+  }
+  flatObject = object
+  flatAnswer = flat
+  return flat
+}
+
 function makeAccessor(path: string): FieldAccessor {
   const probes = guard(compilePath(path))
   const guarded = inherited(path)
+  const dot = path.indexOf('.')
+  const root = dot === -1 ? path : path.slice(0, dot)
   // Many rules read the same field of the same entry (the security pack reads url.path a dozen
   // times): the accessor remembers its last answer, so the walk happens once per entry.
   let lastEntry: Entry | undefined
@@ -60,7 +85,7 @@ function makeAccessor(path: string): FieldAccessor {
     let value: unknown = fields[path]
     if (value === undefined || (guarded && !hasOwn.call(fields, path))) {
       const object = entry.object
-      value = object === undefined ? undefined : probeValue(object, probes)
+      value = object === undefined || (object[root] === undefined && topLevelFlat(object)) ? undefined : probeValue(object, probes)
       // Last, the fields every entry of its source carries (service.name, host.name, log.file.path, ...).
       if (value === undefined && entry.source !== undefined && hasOwn.call(entry.source, path)) value = entry.source[path]
     }

@@ -84,7 +84,6 @@ interface Item {
   sourceId: string
   offset: number
   end: number
-  timestamp: string
   index: string
   /** The bytes of `action\ndocument\n` in `buf`. */
   buf: Buffer
@@ -110,6 +109,14 @@ interface Batch {
   /** 0 for the first send; each retry of these items adds one. */
   attempt: number
 }
+
+function newItem(): Item {
+  return { id: '', sourceId: '', offset: 0, end: 0, index: '', buf: EMPTY, start: 0, stop: 0, raw: undefined, rawStart: 0, rawStop: 0, cost: 0, gen: 0 }
+}
+
+const EMPTY = Buffer.alloc(0)
+/** Spare items kept at most: enough for a full memory buffer of small documents. */
+const MAX_SPARE = 65_536
 
 /** Heap allowance per queued document (the Item object and its id string). */
 const ITEM_OVERHEAD = 160
@@ -234,6 +241,13 @@ export class ElasticsearchSink {
   private lastIndex = ''
   private lastPrefix = Buffer.alloc(0)
 
+  /**
+   * Items of acknowledged documents, for reuse: each lives tens of milliseconds, long enough to
+   * be promoted out of the young generation, and a fresh one per line would leave the old
+   * generation full of them between major collections.
+   */
+  private readonly spare: Item[] = []
+
   private readonly counters: SinkStats = { sent: 0, created: 0, duplicates: 0, deadLettered: 0, retries: 0, requests: 0 }
 
   constructor(cfg: ElasticsearchConfig, opts: SinkOptions) {
@@ -323,11 +337,20 @@ export class ElasticsearchSink {
     buf[at++] = 10
     const bytesUsed = at - start
 
-    const item: Item = {
-      id: doc.id, sourceId: doc.sourceId, offset: doc.offset, end: doc.end, timestamp: doc.timestamp, index,
-      buf, start, stop: at, raw, rawStart, rawStop,
-      cost: bytesUsed + rawBytes + ITEM_OVERHEAD, gen: this.gen,
-    }
+    const item = this.spare.pop() ?? newItem()
+    item.id = doc.id
+    item.sourceId = doc.sourceId
+    item.offset = doc.offset
+    item.end = doc.end
+    item.index = index
+    item.buf = buf
+    item.start = start
+    item.stop = at
+    item.raw = raw
+    item.rawStart = rawStart
+    item.rawStop = rawStop
+    item.cost = bytesUsed + rawBytes + ITEM_OVERHEAD
+    item.gen = this.gen
     this.queue.push(item)
     this.pending += item.cost
     this.outstanding.set(item.gen, (this.outstanding.get(item.gen) ?? 0) + 1)
@@ -614,6 +637,13 @@ export class ElasticsearchSink {
       this.events.onAck(items)
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'the onAck handler threw; the sink goes on')
+    }
+    // Nothing refers to them any more: the handler has had them, their batch is settled.
+    for (let i = 0; i < items.length && this.spare.length < MAX_SPARE; i++) {
+      const item = items[i] as Item
+      item.buf = EMPTY
+      item.raw = undefined
+      this.spare.push(item)
     }
     this.wakeWaiters()
   }

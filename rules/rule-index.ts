@@ -25,7 +25,7 @@ import { equalityKey, mandatoryEqualities, type Equality } from './condition'
 import { compileField, decodeUrl, type FieldAccessor } from './fields'
 import { TextMemo } from './memo'
 import { requiredLiterals } from './regex'
-import type { ConditionSpec, MatchSpec } from './model'
+import type { ConditionSpec, FieldTestSpec, MatchSpec } from './model'
 import { parseQuery } from './query'
 
 /**
@@ -64,11 +64,26 @@ function equalitiesOf(compiled: CompiledRule): Equality[] {
   return spec === undefined ? [] : mandatoryEqualities(spec)
 }
 
-/** A field a rule needs to contain one of `literals` (lower-case ASCII), read decoded when `decode`. */
+/**
+ * A field a rule needs to contain one of `literals` (lower-case ASCII), read decoded when
+ * `decode`; or, with `literals` null, a field the rule needs to be there at all.
+ */
 interface Gate {
   field: string
   decode: boolean
-  literals: string[]
+  literals: string[] | null
+}
+
+/** How much a presence gate lets through, against a literal gate's count of literals: far more. */
+const PRESENCE_COST = 1000
+
+/** Whether a field test can only be true when the field has a value. */
+function needsValue(spec: FieldTestSpec): boolean {
+  if (spec.exists === false || spec.equals === null) return false
+  if (Array.isArray(spec.in) && spec.in.includes(null)) return false
+  return spec.exists === true || spec.equals !== undefined || spec.in !== undefined || spec.regex !== undefined ||
+    spec.contains !== undefined || spec.prefix !== undefined || spec.gt !== undefined || spec.gte !== undefined ||
+    spec.lt !== undefined || spec.lte !== undefined
 }
 
 const ASCII_ONLY = /^[\x00-\x7f]*$/
@@ -82,11 +97,11 @@ function literalOf(text: unknown): string | undefined {
  * one of its literals. Undefined when there is no such guarantee (a `not`, an `any` with a branch
  * without one, tests that are not about text).
  */
-export function gatesOf(spec: ConditionSpec): Gate[] | undefined {
+export function gatesOf(spec: ConditionSpec, presence = false): Gate[] | undefined {
   if ('all' in spec && Array.isArray(spec.all)) {
     let best: Gate[] | undefined
     for (const child of spec.all) {
-      const gates = gatesOf(child)
+      const gates = gatesOf(child, presence)
       if (gates !== undefined && (best === undefined || literalCount(gates) < literalCount(best))) best = gates
     }
     return best
@@ -94,7 +109,7 @@ export function gatesOf(spec: ConditionSpec): Gate[] | undefined {
   if ('any' in spec && Array.isArray(spec.any)) {
     const out: Gate[] = []
     for (const child of spec.any) {
-      const gates = gatesOf(child)
+      const gates = gatesOf(child, presence)
       if (gates === undefined) return undefined
       out.push(...gates)
     }
@@ -115,11 +130,13 @@ export function gatesOf(spec: ConditionSpec): Gate[] | undefined {
     const lowered = values?.map(literalOf)
     if (lowered !== undefined && lowered.length > 0 && lowered.every((l): l is string => l !== undefined)) literals = lowered
   }
-  return literals === undefined ? undefined : [{ field: spec.field, decode: spec.decode === true, literals }]
+  if (literals !== undefined) return [{ field: spec.field, decode: spec.decode === true, literals }]
+  // With `presence`, a test with no literal to look for still needs its field to be there.
+  return presence && needsValue(spec) ? [{ field: spec.field, decode: false, literals: null }] : undefined
 }
 
 function literalCount(gates: Gate[]): number {
-  return gates.reduce((n, g) => n + g.literals.length, 0)
+  return gates.reduce((n, g) => n + (g.literals === null ? PRESENCE_COST : g.literals.length), 0)
 }
 
 interface LiteralIndex {
@@ -197,6 +214,26 @@ export class RuleIndex {
     const byLiteral = new Map<string, LiteralIndex>()
     const byKey = new Map<string, Bucket>()
     const fieldIndex = new Map<string, number>()
+    /** The bucket of the rules that need all of `required` (sorted, distinct) to be there. */
+    const bucketFor = (required: string[]): Bucket => {
+      const key = required.join('\n')
+      let bucket = byKey.get(key)
+      if (bucket === undefined) {
+        const fields = required.map((field) => {
+          let index = fieldIndex.get(field)
+          if (index === undefined) {
+            index = this.accessors.length
+            fieldIndex.set(field, index)
+            this.accessors.push(compileField(field))
+          }
+          return index
+        })
+        bucket = { fields, rules: [] }
+        byKey.set(key, bucket)
+        this.buckets.push(bucket)
+      }
+      return bucket
+    }
     enabled.forEach((compiled, r) => {
       const best = equalities[r]!.reduce<Equality | undefined>(
         (chosen, e) => (chosen === undefined || distinct.get(e.field)!.size > distinct.get(chosen.field)!.size ? e : chosen), undefined)
@@ -215,9 +252,17 @@ export class RuleIndex {
         return
       }
       const spec = indexedSpec(compiled)
-      const gates = spec === undefined ? undefined : gatesOf(spec)
+      let gates = spec === undefined ? undefined : gatesOf(spec)
+      const required = gates === undefined ? [...new Set(requiredFields(compiled))].sort() : []
+      // Neither would make the rule a candidate for every entry. An `any` whose branches each
+      // need a field to be there (or to hold some text) is still a candidate only when one is.
+      if (gates === undefined && required.length === 0 && spec !== undefined) gates = gatesOf(spec, true)
       if (gates !== undefined) {
         for (const gate of gates) {
+          if (gate.literals === null) {
+            bucketFor([gate.field]).rules.push(r)
+            continue
+          }
           const key = `${gate.decode ? 'decoded' : 'raw'}\n${gate.field}`
           let index = byLiteral.get(key)
           if (index === undefined) {
@@ -238,28 +283,11 @@ export class RuleIndex {
         }
         return
       }
-      const required = [...new Set(requiredFields(compiled))].sort()
       if (required.length === 0) {
         this.always.push(r)
         return
       }
-      const key = required.join('\n')
-      let bucket = byKey.get(key)
-      if (bucket === undefined) {
-        const fields = required.map((field) => {
-          let index = fieldIndex.get(field)
-          if (index === undefined) {
-            index = this.accessors.length
-            fieldIndex.set(field, index)
-            this.accessors.push(compileField(field))
-          }
-          return index
-        })
-        bucket = { fields, rules: [] }
-        byKey.set(key, bucket)
-        this.buckets.push(bucket)
-      }
-      bucket.rules.push(r)
+      bucketFor(required).rules.push(r)
     })
     for (const index of this.byLiteral) {
       const order = index.literals.map((_, i) => i).sort((a, b) => index.literals[b]!.length - index.literals[a]!.length)
@@ -314,7 +342,8 @@ export class RuleIndex {
           break
         }
       }
-      if (all) for (let r = 0; r < bucket.rules.length; r++) out.push(rules[bucket.rules[r]!]!)
+      // A rule gated by the presence of any of several fields sits in several buckets: once.
+      if (all) this.addRules(bucket.rules, generation, out)
     }
     return out
   }

@@ -85,9 +85,14 @@ t.test('rules are found by the values they need, and by the fields they need', a
     if (object !== undefined) e.object = object
     return index.candidates(e).map((c) => c.rule.id).sort()
   }
-  // Always: the rules that need no field (not-get, no-referrer, either: an `any` over two fields).
-  const always = ['either', 'no-referrer', 'not-get']
+  // Always: the rules that need no field (not-get, no-referrer).
+  const always = ['no-referrer', 'not-get']
   t.same(ids({}), always)
+  // either (`url.query: * or referrer: *semicomplete*`): each branch needs its field, one of
+  // them its text, so it is a candidate only where one branch can hold.
+  t.same(ids({ 'url.query': 'a=1' }), [...always, 'either'].sort(), 'an any: the presence of one branch\'s field')
+  t.same(ids({ 'http.request.referrer': 'http://semicomplete.com/x' }), [...always, 'either'].sort(), 'or the literal of the other')
+  t.same(ids({ 'http.request.referrer': 'http://example.com/' }), always, 'neither: not a candidate')
   t.same(ids({ 'http.request.method': 'PUT', 'http.response.status_code': 200 }), [...always, 'status-5xx'].sort(),
     'status-5xx is filed by field (a range); method-any-case ignores case, so by literal: not for PUT')
   t.same(ids({ 'http.request.method': 'Post' }), [...always, 'method-any-case'].sort(), 'method-any-case for any spelling of post')

@@ -16,6 +16,7 @@ import ms from 'ms'
 import { parse as parseTemplate } from 'mustache'
 import { LineCounter, parseDocument, Scalar, type Document, type YAMLError } from 'yaml'
 import { formatKeyPath, pointerToPath, SourceMap, valueAt, type PathSegment, type Target } from '../agent/config/positions'
+import { prebuiltValidator, RULES_AJV_OPTIONS } from '../agent/config/prebuilt'
 import { closest } from '../agent/config/suggest'
 import { LwError, type LwCode } from '../agent/errors'
 import type { CompiledRule } from './compiled'
@@ -319,12 +320,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 let compiledSchema: ValidateFunction | undefined
 
-/** Compiled on first use and kept: the schema does not change while the process runs. */
+/** The validator generated at build time, else compiled on first use; kept either way. */
 function validator(): ValidateFunction {
-  if (compiledSchema !== undefined) return compiledSchema
-  const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, discriminator: true, allowUnionTypes: true })
-  compiledSchema = ajv.compile(schema)
+  compiledSchema ??= prebuiltValidator(path.join(__dirname, 'schema-validator.js')) ?? compileRulesSchema()
   return compiledSchema
+}
+
+/** The rules schema compiled by ajv. */
+export function compileRulesSchema(options: Record<string, unknown> = {}): ValidateFunction {
+  return new Ajv({ ...RULES_AJV_OPTIONS, ...options }).compile(schema)
 }
 
 /**

@@ -15,7 +15,9 @@ import bytes from 'bytes'
 import ms from 'ms'
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Scalar, type YAMLError } from 'yaml'
 import { LwError, type LwCode } from '../errors'
+import { formats, indexNameProblem, regexProblem } from './formats'
 import { interpolate } from './interpolate'
+import { CONFIG_AJV_OPTIONS, prebuiltValidator } from './prebuilt'
 import { formatKeyPath, pathToPointer, pointerToPath, SourceMap, valueAt, type PathSegment, type Target } from './positions'
 import schema from './schema.json'
 import { closest } from './suggest'
@@ -349,15 +351,17 @@ function toPlainData(doc: Document, report: Reporter): Record<string, unknown> |
 
 let compiled: ValidateFunction | undefined
 
-/** Compiled on first use and kept: the schema does not change while the process runs. */
+/** The validator generated at build time, else compiled on first use; kept either way. */
 function validator(): ValidateFunction {
-  if (compiled !== undefined) return compiled
-  const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, allowUnionTypes: true })
-  ajv.addFormat('timezone', isTimeZone)
-  ajv.addFormat('regex', (text: string) => regexProblem(text) === undefined)
-  ajv.addFormat('index-name', (text: string) => indexNameProblem(text) === undefined)
-  compiled = ajv.compile(schema)
+  compiled ??= prebuiltValidator(path.join(__dirname, 'schema-validator.js')) ?? compileConfigSchema()
   return compiled
+}
+
+/** The configuration schema compiled by ajv, with its custom formats. */
+export function compileConfigSchema(options: Record<string, unknown> = {}): ValidateFunction {
+  const ajv = new Ajv({ ...CONFIG_AJV_OPTIONS, ...options })
+  for (const [name, check] of Object.entries(formats)) ajv.addFormat(name, check)
+  return ajv.compile(schema)
 }
 
 function validate(data: Record<string, unknown>, report: Reporter): void {
@@ -562,16 +566,7 @@ function resolveRef(ref: string): unknown {
   return ref.replace(/^#\//, '').split('/').reduce<unknown>((node, segment) => (node as Record<string, unknown> | undefined)?.[segment], schema)
 }
 
-// ── value checks used by the schema's custom formats ─────────────────────────────────────────
-
-function isTimeZone(name: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: name })
-    return true
-  } catch {
-    return false
-  }
-}
+// ── value checks used by the schema's custom formats (agent/config/formats.ts) ───────────────
 
 function suggestTimeZone(name: string): string | undefined {
   const zones = [...Intl.supportedValuesOf('timeZone'), 'UTC']
@@ -581,29 +576,6 @@ function suggestTimeZone(name: string): string | undefined {
   const byCity = new Map(zones.map((zone) => [zone.slice(zone.lastIndexOf('/') + 1), zone]))
   const city = closest(name.slice(name.lastIndexOf('/') + 1), byCity.keys())
   return city === undefined ? undefined : byCity.get(city)
-}
-
-/** Why `pattern` does not compile, without repeating the pattern itself (it may come from the environment). */
-function regexProblem(pattern: string): string | undefined {
-  try {
-    new RegExp(pattern)
-    return undefined
-  } catch (err) {
-    const message = (err as Error).message
-    return message.slice(message.lastIndexOf(': ') + 2)
-  }
-}
-
-/** Elasticsearch's rules for index and data stream names; a date pattern is filled in later. */
-function indexNameProblem(name: string): string | undefined {
-  const bare = name.replace(/%\{\+[^}]*\}/g, 'x')
-  if (bare !== bare.toLowerCase()) return 'it must be lowercase'
-  const forbidden = /[\\/*?"<>| ,#:]/.exec(bare)
-  if (forbidden !== null) return `it must not contain ${JSON.stringify(forbidden[0])}`
-  if (/^[-_+]/.test(bare)) return 'it must not start with "-", "_" or "+"'
-  if (bare === '.' || bare === '..') return 'it must not be "." or ".."'
-  if (Buffer.byteLength(bare) > 255) return 'it must not be longer than 255 bytes'
-  return undefined
 }
 
 // ── checks across options ────────────────────────────────────────────────────────────────────

@@ -8,9 +8,6 @@ import { LwError } from './errors'
 import { createLogger } from './logger'
 import { shipFiles } from './ship'
 import { VERSION } from './version'
-import { buildNotifiers, packsDir, rulePaths } from './alerting'
-import { rulesCheck } from '../rules/check'
-import { ruleTestsCli } from '../rules/test-runner'
 import { createClient } from '../transports/elasticsearch/client'
 import type { TelegramRoute } from '../transports/telegram/notifier'
 import { setupTemplates } from '../transports/elasticsearch/template'
@@ -146,16 +143,26 @@ async function ship(files: string[], flags: ShipFlags): Promise<void> {
   }
 }
 
+/**
+ * The rules side (engine, query parser, RE2, templates), loaded by the commands that use it: an
+ * agent without rules never does.
+ */
+function alerting(): Promise<typeof import('./alerting')> {
+  return import('./alerting')
+}
+
 /** `rules check [PATH...]`: the given files, else those of `-c`, else the built-in packs. */
-function checkRules(paths: string[], opts: { config?: string }): void {
+async function checkRules(paths: string[], opts: { config?: string }): Promise<void> {
+  const { packsDir, rulePaths } = await alerting()
   const targets = paths.length > 0 ? paths : opts.config ? rulePaths(load(opts.config)) : [packsDir()]
-  const result = rulesCheck(targets)
+  const result = (await import('../rules/check')).rulesCheck(targets)
   process.stdout.write(result.output.endsWith('\n') ? result.output : result.output + '\n')
   if (!result.ok) process.exitCode = EXIT.failed
 }
 
 async function testRules(paths: string[]): Promise<void> {
-  process.exitCode = await ruleTestsCli(paths.length > 0 ? paths : [packsDir()])
+  const { packsDir } = await alerting()
+  process.exitCode = await (await import('../rules/test-runner')).ruleTestsCli(paths.length > 0 ? paths : [packsDir()])
 }
 
 /** The Telegram checks, loaded with telegraf only by the commands that use them. */
@@ -172,7 +179,7 @@ function telegramRoutes(cfg: AgentConfig): Record<string, TelegramRoute> {
 async function sendTestAlert(opts: { config: string }): Promise<void> {
   const cfg = load(opts.config)
   const log = createLogger('warn')
-  const { notifiers } = buildNotifiers(cfg, log)
+  const { notifiers } = (await alerting()).buildNotifiers(cfg, log)
   let ok = true
   for (const [route, list] of Object.entries(notifiers)) {
     for (const notifier of list) {

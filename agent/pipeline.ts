@@ -35,6 +35,8 @@ export interface PipelineOptions {
 
 interface SourceState {
   source: HarvestedSource
+  /** Records came since the source last said it had read everything there was. */
+  behind: boolean
   parser: Parser | undefined
   format: string
   ctx: ParseContext
@@ -58,6 +60,8 @@ const DETECT_SAMPLE = 20
 export class Pipeline implements RecordConsumer {
   private readonly sources = new Map<string, SourceState>()
   private readonly host = hostname()
+  /** Sources with records read since they last caught up (see caughtUp). */
+  private behind = 0
   /** One document object, filled in for each entry: the sink copies what it keeps. */
   private readonly doc: OutDoc = {
     id: '', timestamp: '', body: '', sourceId: '', offset: 0, end: 0,
@@ -72,8 +76,10 @@ export class Pipeline implements RecordConsumer {
 
   attach(source: HarvestedSource): void {
     const input: FileInputConfig = source.input
+    if (this.sources.get(source.sourceId)?.behind === true) this.behind--
     this.sources.set(source.sourceId, {
       source,
+      behind: false,
       parser: input.format === 'auto' ? undefined : parserFor(input.format),
       format: input.format,
       ctx: { timezone: input.timezone },
@@ -102,6 +108,7 @@ export class Pipeline implements RecordConsumer {
   }
 
   detach(source: HarvestedSource): void {
+    if (this.sources.get(source.sourceId)?.behind === true) this.behind--
     this.sources.delete(source.sourceId)
   }
 
@@ -115,8 +122,17 @@ export class Pipeline implements RecordConsumer {
     return this.sink.waitBelow(this.opts.memoryLimit)
   }
 
-  caughtUp(): void {
-    this.sink.idle()
+  /**
+   * A source has read all there is for now. Once every source has, what is queued is sent
+   * without waiting for its batch to fill: nothing more is coming soon.
+   */
+  caughtUp(source: HarvestedSource): void {
+    const state = this.sources.get(source.sourceId)
+    if (state !== undefined && state.behind) {
+      state.behind = false
+      this.behind--
+    }
+    if (this.behind === 0) this.sink.idle()
   }
 
   hasRoom(): boolean {
@@ -130,6 +146,10 @@ export class Pipeline implements RecordConsumer {
   accept(records: RawRecord[], source: HarvestedSource): void {
     const state = this.sources.get(source.sourceId)
     if (!state) throw new Error(`LW_INTERNAL: records from ${source.path} arrived before its source was attached`)
+    if (!state.behind) {
+      state.behind = true
+      this.behind++
+    }
     if (!state.parser) {
       const sample = records.slice(0, DETECT_SAMPLE).map((r) => r.text)
       state.format = detectFormat(sample)

@@ -22,7 +22,7 @@ export interface RecordConsumer {
    */
   readonly readAhead: boolean
   /** A source has read all there is for now: what waits for a batch to fill need not wait. */
-  caughtUp(): void
+  caughtUp(source: HarvestedSource): void
   /** A source starts or stops producing: the consumer routes acknowledgements by sourceId. */
   attach(source: HarvestedSource): void
   detach(source: HarvestedSource): void
@@ -192,7 +192,7 @@ export class Harvester implements HarvestedSource {
           this.emit(out)
           continue
         }
-        consumer.caughtUp()
+        consumer.caughtUp(this)
         if (this.opts.oneShot) {
           this.finish(out)
           break

@@ -7,6 +7,7 @@ import type { AgentConfig, FileInputConfig, InputFormat } from './config/types'
 import { LwError } from './errors'
 import { createLogger } from './logger'
 import { shipFiles } from './ship'
+import { formatStatus, readStatus } from './status'
 import { VERSION } from './version'
 import { createClient } from '../transports/elasticsearch/client'
 import type { TelegramRoute } from '../transports/telegram/notifier'
@@ -165,6 +166,15 @@ async function testRules(paths: string[]): Promise<void> {
   process.exitCode = await (await import('../rules/test-runner')).ruleTestsCli(paths.length > 0 ? paths : [packsDir()])
 }
 
+/** `status`: read from the state directory; a running agent is not disturbed. */
+function showStatus(opts: { config: string; json?: boolean }): void {
+  const st = readStatus(load(opts.config))
+  if (opts.json === true) process.stdout.write(JSON.stringify(st, null, 2) + '\n')
+  else process.stdout.write(formatStatus(st).join('\n') + '\n')
+  // A blocked alert needs a person (a chat to fix): scripts and monitors can tell from the exit code.
+  if (st.alerts.some((a) => a.state === 'blocked')) process.exitCode = EXIT.failed
+}
+
 /** The Telegram checks, loaded with telegraf only by the commands that use them. */
 function telegramDoctor(): Promise<typeof import('../transports/telegram/doctor')> {
   return import('../transports/telegram/doctor')
@@ -245,6 +255,11 @@ export function buildCli(): Command {
     .description('send a sample alert to every route (Telegram, or the console without a bot token)')
     .requiredOption('-c, --config <file>', 'configuration file (YAML)')
     .action(sendTestAlert)
+  program.command('status')
+    .description('what the agent of this configuration has shipped and what waits: files, dead letters, undelivered alerts (exit 1 when an alert is blocked)')
+    .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+    .option('--json', 'print the status as JSON')
+    .action(showStatus)
   program.command('doctor')
     .description('check the Telegram bot token and every configured chat, and explain what is wrong')
     .requiredOption('-c, --config <file>', 'configuration file (YAML)')

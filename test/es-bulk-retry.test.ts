@@ -13,6 +13,9 @@ import { join } from 'node:path'
 import { backoffDelay, retryAfterMs, retryDelay, RETRY_AFTER_LIMIT_MS } from '../transports/elasticsearch/backoff'
 import { classifyBulkResponse, classifyItem } from '../transports/elasticsearch/bulk-response'
 import { ElasticsearchSink } from '../transports/elasticsearch/sink'
+import { DocumentBuilder, documentId } from '../transports/elasticsearch/document'
+import { JsonWriter } from '../transports/elasticsearch/json-writer'
+import { parseJson } from '../agent/parsers/json'
 import type { ElasticsearchConfig } from '../agent/config/types'
 import { FaultProxy } from './support/fault-proxy'
 import { AckRecorder, corpusDocs, dropEs, esConfig, esUrl, listIds, until } from './support/elasticsearch'
@@ -191,4 +194,40 @@ t.test('close() gives up at the deadline and says so; nothing unshipped is acked
   t.equal(h.acks.counts.size, 0)
   t.throws(() => h.sink.push(corpusDocs(1, 'late')[0]!), /after close/, 'no document is taken after close')
   await t.resolves(h.sink.waitBelow(1), 'a waiting reader is released at close')
+})
+
+t.test('documents made of a head and the line\'s own bytes: split on 413, dead-lettered with their line and document as sent', async (t) => {
+  const h = await harness(t, { batch_max_docs: 20 })
+  if (!h) return
+  // As the pipeline hands them over: the derived fields as bytes, then the line's bytes after
+  // its brace, read from a buffer that is overwritten once push returns.
+  const builder = new DocumentBuilder({ 'service.name': 'retry', 'log.file.path': '/var/log/app.log' })
+  const lines = [
+    '{"level":30,"time":1700000000000,"msg":"first ☕","req":{"method":"GET","url":"/a"},"res":{"statusCode":200}}',
+    '{"level":50,"time":1700000000001,"msg":"second \\"quoted\\"","err":{"type":"Error","message":"x"}}',
+  ]
+  const expected: Array<{ id: string; raw: string; document: string }> = []
+  const chunk = Buffer.alloc(4096)
+  let offset = 0
+  for (const line of lines) {
+    const len = chunk.write(line, 0)
+    const parsed = parseJson(line, { timezone: 'UTC' })
+    const entry = { sourceId: 'bytes', offset, end: offset + len + 1, text: line, fields: parsed.fields, object: parsed.object }
+    const w = new JsonWriter(64)
+    t.ok(builder.write(w, entry, offset, undefined, true), 'written as head and tail')
+    const id = documentId('bytes', offset)
+    h.sink.push({ id, timestamp: '2023-11-14T22:13:20.000Z', body: '', bytes: w.buf, bytesLen: w.at, tail: chunk, tailStart: 1, tailEnd: len, sourceId: 'bytes', offset, end: offset + len + 1 })
+    chunk.fill(0x78) // what the reader does with its buffer next
+    expected.push({ id, raw: line, document: builder.build(entry, offset) })
+    offset += len + 1
+  }
+  // The pair is too large, then each one alone: both end in the dead letters.
+  h.proxy.inject({ kind: 'status', status: 413 }, { times: 3 })
+  await h.sink.flush()
+  t.ok(await h.sink.close(Date.now() + 5000))
+  const letters = readFileSync(join(h.stateDir, 'deadletter.ndjson'), 'utf8').trim().split('\n')
+    .map((l) => JSON.parse(l) as { _id: string; raw: string; document: string })
+  t.same(letters.map(({ _id, raw, document }) => ({ id: _id, raw, document })).sort((a, b) => a.id.localeCompare(b.id)),
+    expected.sort((a, b) => a.id.localeCompare(b.id)), 'each with its original line and its document, byte for byte')
+  t.same(h.acks.twice(), [])
 })

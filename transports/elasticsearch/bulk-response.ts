@@ -4,6 +4,7 @@
  * batches: a status per item and an error where there is one.
  */
 import { LwError } from '../../agent/errors'
+import type { AllCreated } from './serializer'
 
 /**
  * - `created`: written now.
@@ -70,6 +71,12 @@ function describe(error: RawError | undefined): { errorType?: string; reason?: s
  * could ack a document that was never written.
  */
 export function classifyBulkResponse(body: unknown, count: number): ItemResult[] {
+  const created = body !== null && typeof body === 'object' ? (body as Partial<AllCreated>).created : undefined
+  if (typeof created === 'number' && (body as AllCreated).errors === false) {
+    // Counted by BulkAwareSerializer: every item went in.
+    if (created !== count) throw mismatch(`${created} items for ${count} sent`)
+    return allCreated(count)
+  }
   const items = body !== null && typeof body === 'object' ? (body as { items?: unknown }).items : undefined
   if (!Array.isArray(items) || items.length !== count) {
     throw mismatch(`${Array.isArray(items) ? items.length : 'no'} items for ${count} sent`)
@@ -85,4 +92,11 @@ export function classifyBulkResponse(body: unknown, count: number): ItemResult[]
     results[i] = { outcome: classifyItem(status, errorType), status, errorType, reason }
   }
   return results
+}
+
+const CREATED: ItemResult = Object.freeze({ outcome: 'created', status: 201 })
+
+/** `count` results of `created`, sharing one frozen result. */
+function allCreated(count: number): ItemResult[] {
+  return new Array<ItemResult>(count).fill(CREATED)
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { Client, type ClientOptions } from '@elastic/elasticsearch'
+import { BulkAwareSerializer } from './serializer'
 import { LwError } from '../../agent/errors'
 import type { ElasticsearchConfig } from '../../agent/config/types'
 
@@ -18,7 +19,9 @@ export function createClient(cfg: ElasticsearchConfig): Client {
     // No sniffing: behind a load balancer or in a container the published addresses are often
     // unreachable from here; the configured hosts are the ones that work.
     sniffOnStart: false,
-    sniffOnConnectionFault: false
+    sniffOnConnectionFault: false,
+    // Bulk answers without failures are counted, not parsed item by item.
+    Serializer: BulkAwareSerializer,
   }
   if (cfg.api_key) options.auth = { apiKey: cfg.api_key }
   else if (cfg.username !== undefined) options.auth = { username: cfg.username, password: cfg.password ?? '' }

@@ -271,24 +271,38 @@ export class DocumentBuilder {
     } else {
       for (let i = 0; i < this.keys.length; i++) {
         const key = this.keys[i]!
-        if (!occupied(original, key)) any = w.member(any, keyInfo(key).quoted, this.values[i]!)
+        if (occupied(original, key)) continue
+        if (any) w.comma()
+        w.bytes(keyInfo(key).quoted)
+        w.value(this.values[i]!)
+        any = true
       }
     }
     if (offset !== undefined && !('log.offset' in this.constant) && free(original, 'log.offset', 'log', dotted)) {
-      any = w.member(any, LOG_OFFSET, offset)
+      if (any) w.comma()
+      w.bytes(LOG_OFFSET)
+      w.number(offset)
+      any = true
     }
     if (perEntry !== undefined) {
       for (const key in perEntry) {
         if (key in this.constant) continue
         const info = keyInfo(key)
-        if (free(original, key, info.root, dotted)) any = w.member(any, info.quoted, perEntry[key]!)
+        if (!free(original, key, info.root, dotted)) continue
+        if (any) w.comma()
+        w.bytes(info.quoted)
+        w.value(perEntry[key]!)
+        any = true
       }
     }
     for (const key in fields) {
       const info = this.keyOf(key)
       if (info === null || (perEntry !== undefined && key in perEntry) || key === 'log.offset') continue
       if ((check || !info.ecs) && !free(original, key, info.root, dotted)) continue
-      any = w.member(any, info.quoted, fields[key]!)
+      if (any) w.comma()
+      w.bytes(info.quoted)
+      w.value(fields[key]!)
+      any = true
     }
     return any
   }
@@ -311,15 +325,27 @@ export class DocumentBuilder {
     w.byte(123)
     w.bytes(this.pairs)
     let any = this.pairs.length > 0
-    if (offset !== undefined && !('log.offset' in this.constant)) any = w.member(any, LOG_OFFSET, offset)
+    if (offset !== undefined && !('log.offset' in this.constant)) {
+      if (any) w.comma()
+      w.bytes(LOG_OFFSET)
+      w.number(offset)
+      any = true
+    }
     if (perEntry !== undefined) {
       for (const key in perEntry) {
-        if (!(key in this.constant)) any = w.member(any, keyInfo(key).quoted, perEntry[key]!)
+        if (key in this.constant) continue
+        if (any) w.comma()
+        w.bytes(keyInfo(key).quoted)
+        w.value(perEntry[key]!)
+        any = true
       }
     }
     for (const key in fields) {
       if (key in this.constant || (perEntry !== undefined && key in perEntry) || (offset !== undefined && key === 'log.offset')) continue
-      any = w.member(any, keyInfo(key).quoted, fields[key]!)
+      if (any) w.comma()
+      w.bytes(keyInfo(key).quoted)
+      w.value(fields[key]!)
+      any = true
     }
     w.byte(125)
   }

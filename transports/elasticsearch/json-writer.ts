@@ -145,14 +145,6 @@ export class JsonWriter {
     }
   }
 
-  /** One member of an object: `"key":value`, after a comma unless it is the first (`any` false). Returns true: now there is one. */
-  member(any: boolean, quotedKey: Uint8Array, v: FieldValue): true {
-    if (any) this.byte(COMMA)
-    this.bytes(quotedKey)
-    this.value(v)
-    return true
-  }
-
   value(v: FieldValue): void {
     switch (typeof v) {
       case 'string': this.string(v); return

@@ -10,7 +10,6 @@ const ROOT = join(__dirname, '..')
 
 /** The validator `npm run build` generated (the test command builds first). */
 function generated(rel: string): ValidateFunction {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(join(ROOT, 'dist', rel)) as ValidateFunction
 }
 

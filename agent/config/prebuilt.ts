@@ -9,7 +9,6 @@ import type { ValidateFunction } from 'ajv'
 /** The generated validator at `file` (absolute), or undefined when there is none. */
 export function prebuiltValidator(file: string): ValidateFunction | undefined {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- generated at build time, absent from the sources
     return require(file) as ValidateFunction
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && (err as Error).message.includes(file)) return undefined

@@ -41,16 +41,8 @@ timeout_s="${ES_START_TIMEOUT:-180}"
 log() { printf '[elasticsearch +%ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { printf '[elasticsearch +%ss] ERROR: %s\n' "$SECONDS" "$*" >&2; exit 1; }
 
-# A connect that succeeds means something listens there already (e.g. another engineer's cluster).
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pick_port() {
-  local p
-  for p in 9200 $(seq 9250 9299); do
-    if ! port_in_use "$p"; then echo "$p"; return 0; fi
-  done
-  return 1
-}
+# shellcheck source=ports.sh
+source "$repo_root/.ci/ports.sh"
 
 java_major() {
   "$1/bin/java" -version 2>&1 | head -n 1 | sed -E 's/.*version "([0-9]+).*/\1/'
@@ -120,7 +112,7 @@ main() {
 
   local port="${ES_PORT:-}"
   if [ -z "$port" ]; then
-    port="$(pick_port)" || die "no free port among 9200, 9250-9299; set ES_PORT"
+    port="$(first_free_port 9200 $(seq 9250 9299))" || die "no free port among 9200, 9250-9299; set ES_PORT"
   elif port_in_use "$port"; then
     die "ES_PORT=$port is already in use"
   fi

@@ -38,15 +38,8 @@ timeout_s="${PG_START_TIMEOUT:-60}"
 log() { printf '[postgres +%ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { printf '[postgres +%ss] ERROR: %s\n' "$SECONDS" "$*" >&2; exit 1; }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pick_port() {
-  local p
-  for p in $(seq 5432 5499); do
-    if ! port_in_use "$p"; then echo "$p"; return 0; fi
-  done
-  return 1
-}
+# shellcheck source=ports.sh
+source "$repo_root/.ci/ports.sh"
 
 # Debian keeps the server programs out of PATH (/usr/lib/postgresql/N/bin); other systems put
 # them on it. Take the newest version when several are installed.
@@ -104,7 +97,7 @@ main() {
 
   local port="${PG_PORT:-}"
   if [ -z "$port" ]; then
-    port="$(pick_port)" || die "no free port in 5432-5499; set PG_PORT"
+    port="$(first_free_port $(seq 5432 5499))" || die "no free port in 5432-5499; set PG_PORT"
   elif port_in_use "$port"; then
     die "PG_PORT=$port is already in use"
   fi

@@ -15,6 +15,7 @@ import type { PathSegment } from '../agent/config/positions'
 import type { LwCode } from '../agent/errors'
 import { compileField, decodeUrl } from './fields'
 import type { CompiledCondition, ConditionSpec, FieldTestSpec, Predicate } from './model'
+import { MEMO_TEXT, TextMemo } from './memo'
 import { compileRegex } from './regex'
 
 /** A problem found while compiling; `path` leads from the condition to the key at fault, `offset` into a query string. */
@@ -357,7 +358,10 @@ function compileFieldTest(spec: FieldTestSpec, path: PathSegment[], problems: Co
   if (problems.length > before) return undefined
 
   const read = compileField(field)
-  const valueTest = prepared(tests.length > 0 ? allValues(tests) : undefined, lowered.length > 0 ? allValues(lowered) : undefined, decode)
+  let valueTest = prepared(tests.length > 0 ? allValues(tests) : undefined, lowered.length > 0 ? allValues(lowered) : undefined, decode)
+  // A test that decodes or runs a regex costs far more than looking its answer up: paths, user
+  // agents and queries repeat, so the answer is remembered per text.
+  if (valueTest !== undefined && (decode || spec.regex !== undefined)) valueTest = remembered(valueTest)
   if (decode) cost += 2
   // Read literally, a condition that accepts "no value" but also tests a value (`exists: false`
   // with `gt: 5`) is a contradiction; it is kept literal: it never matches a missing field.
@@ -386,6 +390,17 @@ function compileFieldTest(spec: FieldTestSpec, path: PathSegment[], problems: Co
     }
   }
   return { test, fields: [field], required: whenMissing ? [] : [field], cost }
+}
+
+/** `test`, answering text it has seen (up to MEMO_TEXT long) from a bounded memo. */
+function remembered(test: ValueTest): ValueTest {
+  const memo = new TextMemo<boolean>()
+  return (v) => {
+    if (typeof v !== 'string' || v.length > MEMO_TEXT) return test(v)
+    let found = memo.get(v)
+    if (found === undefined) memo.set(v, (found = test(v)))
+    return found
+  }
 }
 
 /**

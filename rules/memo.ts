@@ -4,6 +4,9 @@
  * (a literal scan, a regular expression) is worth computing once per distinct text. Bounded: when
  * full it starts over, which costs one recomputation per text and never grows with the traffic.
  */
+/** Texts longer than this are computed every time: long texts (messages, stack traces) rarely repeat and would only fill a memo. */
+export const MEMO_TEXT = 512
+
 export class TextMemo<V> {
   private readonly map = new Map<string, V>()
 

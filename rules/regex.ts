@@ -10,10 +10,9 @@
  * `includes` / `startsWith`, which is faster than any regex engine.
  */
 import RE2 from 're2'
-import { TextMemo } from './memo'
+import { MEMO_TEXT, TextMemo } from './memo'
 
 /** Texts longer than this are not remembered (see compileRegex). */
-const MEMO_TEXT = 512
 
 export interface SafeRegex {
   /** True when the pattern matches somewhere in `text` (unanchored, as RegExp#test). */

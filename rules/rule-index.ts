@@ -23,7 +23,7 @@ import type { Entry } from '../agent/entry'
 import type { CompiledRule } from './compiled'
 import { equalityKey, mandatoryEqualities, type Equality } from './condition'
 import { compileField, decodeUrl, type FieldAccessor } from './fields'
-import { TextMemo } from './memo'
+import { MEMO_TEXT, TextMemo } from './memo'
 import { requiredLiterals } from './regex'
 import type { ConditionSpec, FieldTestSpec, MatchSpec } from './model'
 import { parseQuery } from './query'
@@ -161,8 +161,6 @@ interface LiteralIndex {
   memo: TextMemo<number[]>
 }
 
-/** Texts longer than this are scanned every time: long texts rarely repeat. */
-const MEMO_TEXT = 512
 
 function escapeLiteral(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')

@@ -17,6 +17,7 @@
  * comes back after a quiet period as a regression.
  */
 import { createHash } from 'node:crypto'
+import { TextMemo } from './memo'
 import type { ExceptionInfo, Millis } from './model'
 import { redactText } from './redact'
 import { SeenSet, type SeenRecord } from './types/seen-set'
@@ -202,8 +203,26 @@ function typeFromStack(stack: string): string | undefined {
   return m === null ? undefined : m[1]
 }
 
-/** The fingerprint and display parts of one exception; undefined when there is nothing to go on. */
+/**
+ * Signatures by the exception's text. The same error comes from the same line again and again,
+ * and normalizing its message and frames costs tens of microseconds; a lookup, well under one.
+ * Small, since stack traces are long; texts beyond MAX_KEY_CHARS are always worked out afresh.
+ */
+const signatures = new TextMemo<ExceptionSignature | null>(256)
+const MAX_KEY_CHARS = 8192
+
+/** The fingerprint and display parts of one exception; undefined when there is nothing to go on. Do not modify what it returns: it is shared. */
 export function fingerprintError(parts: ErrorParts): ExceptionSignature | undefined {
+  const { type, message, stack } = parts
+  // \u0000 cannot be in any of the parts' logged text unescaped; \u0001 alone marks a missing part.
+  const key = `${type ?? '\u0001'}\u0000${message ?? '\u0001'}\u0000${stack ?? '\u0001'}`
+  if (key.length > MAX_KEY_CHARS) return signatureOf(parts)
+  let signature = signatures.get(key)
+  if (signature === undefined) signatures.set(key, (signature = signatureOf(parts) ?? null))
+  return signature ?? undefined
+}
+
+function signatureOf(parts: ErrorParts): ExceptionSignature | undefined {
   const { message, stack } = parts
   const type = parts.type ?? (stack === undefined || stack.includes(PYTHON_TRACEBACK) ? undefined : typeFromStack(stack))
   if (type === undefined && message === undefined && stack === undefined) return undefined

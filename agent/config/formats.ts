@@ -5,6 +5,8 @@
  */
 
 export function isTimeZone(name: string): boolean {
+  // UTC, the default, is known without ICU: asking Intl loads its zone data, megabytes of memory.
+  if (name === 'UTC') return true
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: name })
     return true

@@ -568,6 +568,14 @@ function resolveRef(ref: string): unknown {
 
 // ── value checks used by the schema's custom formats (agent/config/formats.ts) ───────────────
 
+/**
+ * Intl accepts any letter case; the rest of the agent compares zone names, so the canonical one
+ * is stored. UTC, the default, is left as it is: asking Intl loads its zone data, megabytes of memory.
+ */
+function canonicalZone(name: string): string {
+  return name === 'UTC' ? name : new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone
+}
+
 function suggestTimeZone(name: string): string | undefined {
   const zones = [...Intl.supportedValuesOf('timeZone'), 'UTC']
   const whole = closest(name, zones)
@@ -699,7 +707,7 @@ function normaliseFileInput(raw: RawFileInput, serviceName: string, dir: string)
     format: raw.format,
     start_position: raw.start_position,
     // Intl accepts any letter case; the rest of the agent compares zone names, so store the canonical one.
-    timezone: new Intl.DateTimeFormat('en-US', { timeZone: raw.timezone }).resolvedOptions().timeZone,
+    timezone: canonicalZone(raw.timezone),
     max_line_bytes: sizeOf(raw.max_line_bytes),
     dataset: raw.dataset ?? `${serviceName}.log`,
     fields: raw.fields,

@@ -134,7 +134,17 @@ function maxBytes(s: string): number {
 class BufferPool {
   private readonly free: Buffer[] = []
   private readonly users = new Map<Buffer, number>()
-  constructor(readonly size: number, private readonly keep: number) {}
+  constructor(private size_: number, private readonly keep: number) {}
+
+  get size(): number {
+    return this.size_
+  }
+
+  /** Hands out buffers of `size` from now on; those of the old size are dropped as they come back. */
+  resize(size: number): void {
+    this.size_ = size
+    this.free.length = 0
+  }
 
   take(): Buffer {
     return this.free.pop() ?? Buffer.allocUnsafe(this.size)
@@ -180,6 +190,15 @@ function batchOf(items: Item[], attempt: number, pool: BufferPool): Batch {
   return { items, body, attempt }
 }
 
+/**
+ * Arenas start at this size and are then fitted to hold one full batch: with batches of 2,000
+ * lines of 400 bytes, about 2 MiB, not the 6 MiB a `batch.max_bytes` of 5 MiB would ask for. An
+ * arena is resident memory until every document in it is acknowledged, and one is in use per
+ * batch in flight plus the one filling.
+ */
+const FIRST_ARENA = 1024 * 1024
+const MIN_ARENA = 64 * 1024
+
 /** Raw texts are written into slabs of this size; a slab is freed when its last document is acked. */
 const RAW_SLAB = 1024 * 1024
 
@@ -209,6 +228,8 @@ export class ElasticsearchSink {
   /** Where documents are written as they are pushed; each batch's body is a stretch of it. */
   private arena: Buffer
   private readonly arenas: BufferPool
+  /** Room for the largest batch `batch.max_bytes` allows, with a margin for the document that crosses it. */
+  private readonly maxArena: number
   /** Raw texts, for dead letters only; they stay in the slab they were written to until acked. */
   private rawSlab: Buffer
   private rawUsed = 0
@@ -263,7 +284,8 @@ export class ElasticsearchSink {
       this.isReady = false
       void opts.ready.then(() => { this.isReady = true; this.pump() })
     }
-    this.arenas = new BufferPool(Math.max(64 * 1024, cfg.batch_max_bytes + (cfg.batch_max_bytes >> 2)), cfg.concurrency + 2)
+    this.maxArena = Math.max(MIN_ARENA, cfg.batch_max_bytes + (cfg.batch_max_bytes >> 2))
+    this.arenas = new BufferPool(Math.min(FIRST_ARENA, this.maxArena), cfg.concurrency + 2)
     this.arena = this.arenas.take()
     this.arenas.use(this.arena, 1)
     this.rawSlab = this.slabs.take()
@@ -298,6 +320,9 @@ export class ElasticsearchSink {
     const tailLen = tail === undefined ? 0 : (doc.tailEnd as number) - (doc.tailStart as number)
     const need = this.lastPrefix.length + stringBytesMax(id) + 3 + bodyMax + tailLen + 1
     if (this.arenaAt + need > this.arena.length) {
+      // A batch that took the whole arena was cut by the arena, not by the batch limits: the
+      // arenas are too small for these documents.
+      if (this.queueStart === 0 && this.queue.length > 0) this.fitArenas(2 * this.arena.length)
       if (this.queue.length > 0) this.cut()
       if (need <= this.arena.length) this.freshArena()
     }
@@ -361,8 +386,14 @@ export class ElasticsearchSink {
       return
     }
     this.arenaAt = at
-    if (this.queue.length >= this.cfg.batch_max_docs || at - this.queueStart >= this.cfg.batch_max_bytes) this.cut()
-    else if (this.batchTimer === undefined) this.batchTimer = setTimeout(() => this.cut(), this.cfg.batch_interval)
+    if (this.queue.length >= this.cfg.batch_max_docs || at - this.queueStart >= this.cfg.batch_max_bytes) {
+      const batchBytes = at - this.queueStart
+      this.fitArenas(batchBytes)
+      this.cut()
+      // The next batch starts in a fresh arena unless it fits in what is left of this one: a
+      // batch cut short by the end of an arena would only make one more request.
+      if (this.arena.length - this.arenaAt < batchBytes) this.freshArena()
+    } else if (this.batchTimer === undefined) this.batchTimer = setTimeout(() => this.cut(), this.cfg.batch_interval)
   }
 
   /**
@@ -445,6 +476,17 @@ export class ElasticsearchSink {
     this.queueStart = this.arenaAt
     this.queue = []
     this.pump()
+  }
+
+  /**
+   * Sizes new arenas for batches of `batchBytes`, with a quarter more for the variation between
+   * batches, within bounds. Only a clear change replaces the pool: a batch that would not fit with
+   * a tenth to spare, or arenas more than twice the size wanted.
+   */
+  private fitArenas(batchBytes: number): void {
+    const size = this.arenas.size
+    const want = Math.min(this.maxArena, Math.max(MIN_ARENA, Math.ceil(batchBytes * 1.25)))
+    if ((batchBytes * 1.1 > size && want > size) || want < size / 2) this.arenas.resize(want)
   }
 
   /** Starts writing into a new arena; the one left returns to the pool when its documents are acknowledged. */

@@ -6,9 +6,12 @@
  * messages, passwords in URLs (`postgres://user:pw@db`), and payment card numbers (13–19 digits,
  * Luhn-valid, with a card network's leading digit). Each is replaced by `[REDACTED]`.
  *
- * Runs only for alerts (never per entry), so it favours thoroughness over speed.
+ * Runs only for alerts (never per entry), so it favours thoroughness over speed; but a rule that
+ * matches often (a 5xx on a busy path) redacts the same paths, user agents and names again and
+ * again, so answers are remembered per text.
  */
 import type { FieldValue } from '../agent/entry'
+import { MEMO_TEXT, TextMemo } from './memo'
 
 export const REDACTED = '[REDACTED]'
 
@@ -18,8 +21,16 @@ export const REDACTED = '[REDACTED]'
  */
 const SECRET_NAME = /(?:^|_)(?:pass(?:word|wd|phrase)?|pwd|secret|client_secret|token|access_token|refresh_token|id_token|auth_token|api_?key|access_?key|secret_?key|private_?key|authorization|proxy_authorization|cookie|set_cookie|session(?:_?id)?|sessionid|csrf(?:_?token)?|xsrf_token|x_api_key|x_auth_token|credentials?|signature)$/
 
+const secretPaths = new TextMemo<boolean>()
+
 /** True when a field path names a secret (`user.password`, `http.request.headers.authorization`). */
 export function isSecretField(path: string): boolean {
+  let secret = secretPaths.get(path)
+  if (secret === undefined) secretPaths.set(path, (secret = secretName(path)))
+  return secret
+}
+
+function secretName(path: string): boolean {
   const dot = path.lastIndexOf('.')
   const name = (dot === -1 ? path : path.slice(dot + 1)).toLowerCase().replace(/[-.]/g, '_')
   return SECRET_NAME.test(name)
@@ -77,8 +88,17 @@ function redactCard(candidate: string): string {
   return luhn(digits) ? REDACTED : candidate
 }
 
+const redacted = new TextMemo<string>()
+
 /** The text with every recognisable secret replaced by `[REDACTED]`. */
 export function redactText(text: string): string {
+  if (text.length > MEMO_TEXT) return redactOnce(text)
+  let out = redacted.get(text)
+  if (out === undefined) redacted.set(text, (out = redactOnce(text)))
+  return out
+}
+
+function redactOnce(text: string): string {
   return text
     .replace(TELEGRAM_TOKEN, REDACTED)
     .replace(SECRET_HEADER, `$1$2${REDACTED}`)

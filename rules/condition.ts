@@ -471,6 +471,69 @@ export function mandatoryEqualities(spec: ConditionSpec): Equality[] {
   return [{ field: spec.field, keys: [...keys] }]
 }
 
+/** A numeric interval a field's value must lie in (as a number, or text that reads as one). */
+export interface Range {
+  field: string
+  /** Lower bound, -Infinity for none; `low` itself is inside unless `lowOpen`. */
+  low: number
+  lowOpen: boolean
+  high: number
+  highOpen: boolean
+}
+
+/**
+ * The ranges every match of `spec` lies in: field tests with numeric gt / gte / lt / lte that
+ * must all hold (`status >= 500`). `any` and `not` give none, nor does a decoded field (its text
+ * is decoded before it is compared).
+ */
+export function mandatoryRanges(spec: ConditionSpec): Range[] {
+  if ('all' in spec && Array.isArray(spec.all)) {
+    // Ranges on one field all hold: their intersection.
+    const byField = new Map<string, Range>()
+    for (const range of spec.all.flatMap(mandatoryRanges)) {
+      const seen = byField.get(range.field)
+      byField.set(range.field, seen === undefined ? range : intersect(seen, range))
+    }
+    return [...byField.values()]
+  }
+  if (!('field' in spec) || spec.decode === true) return []
+  const bound = (value: unknown): number => (typeof value === 'number' ? value : typeof value === 'string' && NUMERIC.test(value) ? Number(value) : NaN)
+  const range: Range = { field: spec.field, low: -Infinity, lowOpen: false, high: Infinity, highOpen: false }
+  const gt = bound(spec.gt)
+  const gte = bound(spec.gte)
+  const lt = bound(spec.lt)
+  const lte = bound(spec.lte)
+  if (!Number.isNaN(gte)) range.low = gte
+  if (!Number.isNaN(gt) && gt >= range.low) {
+    range.low = gt
+    range.lowOpen = true
+  }
+  if (!Number.isNaN(lte)) range.high = lte
+  if (!Number.isNaN(lt) && lt <= range.high) {
+    range.high = lt
+    range.highOpen = true
+  }
+  return range.low === -Infinity && range.high === Infinity ? [] : [range]
+}
+
+function intersect(a: Range, b: Range): Range {
+  const out = { ...a }
+  if (b.low > out.low || (b.low === out.low && b.lowOpen)) {
+    out.low = b.low
+    out.lowOpen = b.lowOpen
+  }
+  if (b.high < out.high || (b.high === out.high && b.highOpen)) {
+    out.high = b.high
+    out.highOpen = b.highOpen
+  }
+  return out
+}
+
+/** A field's value as compared with a numeric bound: a number, or text that reads as one; NaN otherwise. */
+export function numericValue(value: unknown): number {
+  return typeof value === 'number' ? value : typeof value === 'string' ? numberOf(value) : NaN
+}
+
 /** The key a field's value is looked up by (see mandatoryEqualities); undefined for a value no equality matches. */
 export function equalityKey(value: unknown): string | undefined {
   if (typeof value === 'string') return value

@@ -10,6 +10,9 @@
  *   condition to be true (`required`); a bucket is taken when all its fields exist, and each
  *   field's existence is looked up once per entry however many buckets share it.
  *
+ * - By range: a rule that needs a number in a range (`http.response.status_code >= 500`) and has
+ *   no literal to be found by is filed under the range; per entry, the field is read once and
+ *   compared with each distinct range.
  * - By literal: a rule whose condition cannot be true unless a text field contains one of some
  *   literals (a `contains`, a `prefix`, the words every match of a `regex` must have) is filed
  *   under them; per field, one case-insensitive pass over the text tells whether any literal is
@@ -21,7 +24,7 @@
  */
 import type { Entry } from '../agent/entry'
 import type { CompiledRule } from './compiled'
-import { equalityKey, mandatoryEqualities, type Equality } from './condition'
+import { equalityKey, mandatoryEqualities, mandatoryRanges, numericValue, type Equality, type Range } from './condition'
 import { compileField, decodeUrl, type FieldAccessor } from './fields'
 import { MEMO_TEXT, TextMemo } from './memo'
 import { requiredLiterals } from './regex'
@@ -171,6 +174,12 @@ interface ValueIndex {
   rules: Map<string, number[]>
 }
 
+interface RangeIndex {
+  read: FieldAccessor
+  /** Each distinct range and the rules filed under it. */
+  ranges: Array<Range & { rules: number[] }>
+}
+
 interface Bucket {
   /** Indexes into the index's field list. */
   fields: number[]
@@ -185,6 +194,7 @@ export class RuleIndex {
   private readonly always: number[] = []
   private readonly byValue: ValueIndex[] = []
   private readonly byLiteral: LiteralIndex[] = []
+  private readonly byRange: RangeIndex[] = []
   private readonly buckets: Bucket[] = []
   private readonly accessors: FieldAccessor[] = []
   /** Per field: the entry generation its `present` value was computed for. */
@@ -210,6 +220,7 @@ export class RuleIndex {
     }
     const byValue = new Map<string, ValueIndex>()
     const byLiteral = new Map<string, LiteralIndex>()
+    const byRange = new Map<string, RangeIndex>()
     const byKey = new Map<string, Bucket>()
     const fieldIndex = new Map<string, number>()
     /** The bucket of the rules that need all of `required` (sorted, distinct) to be there. */
@@ -251,6 +262,19 @@ export class RuleIndex {
       }
       const spec = indexedSpec(compiled)
       let gates = spec === undefined ? undefined : gatesOf(spec)
+      const range = gates === undefined && spec !== undefined ? mandatoryRanges(spec)[0] : undefined
+      if (range !== undefined) {
+        let index = byRange.get(range.field)
+        if (index === undefined) {
+          index = { read: compileField(range.field), ranges: [] }
+          byRange.set(range.field, index)
+          this.byRange.push(index)
+        }
+        let slot = index.ranges.find((x) => x.low === range.low && x.lowOpen === range.lowOpen && x.high === range.high && x.highOpen === range.highOpen)
+        if (slot === undefined) index.ranges.push((slot = { ...range, rules: [] }))
+        slot.rules.push(r)
+        return
+      }
       const required = gates === undefined ? [...new Set(requiredFields(compiled))].sort() : []
       // Neither would make the rule a candidate for every entry. An `any` whose branches each
       // need a field to be there (or to hold some text) is still a candidate only when one is.
@@ -324,6 +348,16 @@ export class RuleIndex {
       }
     }
     for (let l = 0; l < this.byLiteral.length; l++) this.addLiterals(this.byLiteral[l]!, entry, generation, out)
+    for (let n = 0; n < this.byRange.length; n++) {
+      const index = this.byRange[n]!
+      const value = index.read(entry)
+      if (value === undefined || value === null) continue
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) this.addRanges(index, numericValue(value[i]), generation, out)
+      } else {
+        this.addRanges(index, numericValue(value), generation, out)
+      }
+    }
     for (let b = 0; b < this.buckets.length; b++) {
       const bucket = this.buckets[b]!
       const fields = bucket.fields
@@ -344,6 +378,16 @@ export class RuleIndex {
       if (all) this.addRules(bucket.rules, generation, out)
     }
     return out
+  }
+
+  private addRanges(index: RangeIndex, n: number, generation: number, out: CompiledRule[]): void {
+    if (Number.isNaN(n)) return
+    const ranges = index.ranges
+    for (let i = 0; i < ranges.length; i++) {
+      const range = ranges[i]!
+      if (n < range.low || (n === range.low && range.lowOpen) || n > range.high || (n === range.high && range.highOpen)) continue
+      this.addRules(range.rules, generation, out)
+    }
   }
 
   private addLiterals(index: LiteralIndex, entry: Entry, generation: number, out: CompiledRule[]): void {

@@ -93,12 +93,16 @@ t.test('rules are found by the values they need, and by the fields they need', a
   t.same(ids({ 'url.query': 'a=1' }), [...always, 'either'].sort(), 'an any: the presence of one branch\'s field')
   t.same(ids({ 'http.request.referrer': 'http://semicomplete.com/x' }), [...always, 'either'].sort(), 'or the literal of the other')
   t.same(ids({ 'http.request.referrer': 'http://example.com/' }), always, 'neither: not a candidate')
-  t.same(ids({ 'http.request.method': 'PUT', 'http.response.status_code': 200 }), [...always, 'status-5xx'].sort(),
-    'status-5xx is filed by field (a range); method-any-case ignores case, so by literal: not for PUT')
+  t.same(ids({ 'http.request.method': 'PUT', 'http.response.status_code': 200 }), always,
+    'status-5xx is filed by its range: not for 200; method-any-case ignores case, so by literal: not for PUT')
+  t.same(ids({ 'http.response.status_code': 500 }), [...always, 'status-5xx'].sort(), 'the range: its bound is in')
+  t.same(ids({ 'http.response.status_code': '503' }), [...always, 'status-5xx'].sort(), 'text that reads as a number in the range')
+  t.same(ids({ 'http.response.status_code': ['200', '502'] as unknown as string }), [...always, 'status-5xx'].sort(), 'an array with one element in the range')
+  t.same(ids({ 'http.response.status_code': 'n/a' }), always, 'text that is not a number is in no range')
   t.same(ids({ 'http.request.method': 'Post' }), [...always, 'method-any-case'].sort(), 'method-any-case for any spelling of post')
-  t.same(ids({ 'http.request.method': 'GET', 'http.response.status_code': 404 }), [...always, 'get-404', 'ratio', 'status-5xx'].sort())
-  t.same(ids({ 'http.request.method': 'HEAD', 'http.response.status_code': '304' }), [...always, 'head-or-options', 'status-5xx', 'status-text'].sort())
-  t.same(ids({ 'http.response.status_code': 304 }), [...always, 'status-5xx', 'status-text'].sort(), '304 and "304" are the same value')
+  t.same(ids({ 'http.request.method': 'GET', 'http.response.status_code': 404 }), [...always, 'get-404', 'ratio'].sort())
+  t.same(ids({ 'http.request.method': 'HEAD', 'http.response.status_code': '304' }), [...always, 'head-or-options', 'status-text'].sort())
+  t.same(ids({ 'http.response.status_code': 304 }), [...always, 'status-text'].sort(), '304 and "304" are the same value')
   // new-ip (url.path: /admin*, a prefix) is filed by literal: only paths containing /admin.
   t.same(ids({ 'url.path': '/favicon.ico' }), [...always, 'absence'].sort(), 'the start of an absence rule')
   t.same(ids({ 'url.path': '/robots.txt' }), [...always, 'absence'].sort(), 'and its end')
@@ -109,6 +113,23 @@ t.test('rules are found by the values they need, and by the fields they need', a
   t.same(ids({}, { req: { method: 'DELETE' } }), [...always, 'pino-only'].sort(), 'values in the JSON object are found')
   t.same(ids({ 'http.request.method': ['OPTIONS', 'HEAD'] as unknown as string }), [...always, 'head-or-options'].sort(),
     'an array value: once, however many elements match')
+})
+
+t.test('ranges: open and closed bounds, both ends, and what is not a range', async (t) => {
+  const index = new RuleIndex(load(`
+rules:
+  - { id: over-5, type: match, when: { field: n, gt: 5 } }
+  - { id: from-5, type: match, when: { field: n, gte: 5 } }
+  - { id: between, type: match, when: { all: [ { field: n, gt: 1 }, { field: n, lt: 3 } ] } }
+  - { id: text-bound, type: match, when: { field: n, gt: "b" } }
+  - { id: decoded, type: match, when: { field: n, gte: 5, decode: true } }
+`))
+  const ids = (n: unknown): string[] => index.candidates({ sourceId: 's', offset: 0, end: 1, text: '', fields: { n: n as string } }).map((c) => c.rule.id).sort()
+  t.same(ids(5), ['decoded', 'from-5', 'text-bound'], 'gt leaves its bound out, gte keeps it')
+  t.same(ids(5.5), ['decoded', 'from-5', 'over-5', 'text-bound'])
+  t.same(ids(2), ['between', 'decoded', 'text-bound'], 'two bounds from an all')
+  t.same(ids(3), ['decoded', 'text-bound'], 'lt leaves its bound out')
+  t.same(ids('%35'), ['decoded', 'text-bound'], 'a decoded field is not filed by range: its text may decode into one')
 })
 
 t.test('requiredFields by rule type', async (t) => {

@@ -43,6 +43,8 @@ export interface ParseResult {
   fields: Record<string, FieldValue>
   /** The parsed object when the text was a JSON object; the document keeps its original text. */
   object?: Record<string, unknown>
+  /** True when no top-level key of `object` is dotted (most JSON lines): `a.b.c` can then only be under `a`. */
+  flat?: boolean
   /** Set when the text looked like the format but did not parse; the entry is shipped as plain text with this reason. */
   error?: string
 }
@@ -67,6 +69,8 @@ export interface Entry {
   text: string
   fields: Record<string, FieldValue>
   object?: Record<string, unknown>
+  /** See ParseResult.flat. */
+  flat?: boolean
   flags?: LogFlag[]
   /** Fields every entry of its source carries (service.name, host.name, log.file.path, event.dataset, the input's `fields`); shared, not per entry. */
   source?: Record<string, FieldValue>

@@ -98,7 +98,7 @@ function makeAccessor(path: string): FieldAccessor {
     let value: unknown = own(fields)
     if (value === undefined || (guarded && !hasOwn.call(fields, path))) {
       const object = entry.object
-      value = object === undefined || (first(object) === undefined && topLevelFlat(object)) ? undefined : probeValue(object, probes)
+      value = object === undefined || (first(object) === undefined && (entry.flat === true || topLevelFlat(object))) ? undefined : probeValue(object, probes)
       // Last, the fields every entry of its source carries (service.name, host.name, log.file.path, ...).
       const source = entry.source
       if (value === undefined && source !== undefined) value = guarded ? (hasOwn.call(source, path) ? source[path] : undefined) : own(source)

@@ -322,3 +322,12 @@ t.test('time values', async (t) => {
   t.equal(at('2024-02-30T00:00:00Z'), undefined, 'no such day')
   t.equal(at(true), undefined)
 })
+
+t.test('flat: whether any top-level key is dotted, for the rules\' field lookups', async (t) => {
+  const ctx = { timezone: 'UTC' }
+  t.equal(parseJson('{"level":30,"msg":"hi","req":{"method":"GET"}}', ctx).flat, true, 'pino: nested objects only')
+  t.equal(parseJson('{"message":"hi","http":{"response.status_code":500}}', ctx).flat, true, 'a dotted key below the top level does not count')
+  t.equal(parseJson('{"@timestamp":"2024-01-01T00:00:00Z","log.level":"info","message":"hi"}', ctx).flat, false, 'ECS: log.level at the top')
+  t.equal(parseJson('{"a":1,"b":2,"service.name":"x"}', ctx).flat, false, 'a dotted key after others')
+  t.equal(parseJson('not json', ctx).flat, undefined, 'no object, nothing to say')
+})

@@ -32,16 +32,26 @@ function target(path: string): Target {
 /** The object to probe for what it holds, or undefined when there is nothing to probe. */
 type Probe = Record<string, unknown> | undefined
 
+/** Whether the object mayHold last looked at has a dotted key at its top level. */
+let dotted = false
+
 /**
  * Whether the object may already hold a derived path: only if one of its keys is a derived
  * path's first name (`http`, `message`) or is dotted (`"log.level"`). One pass over the keys
- * instead of probing every derived path, which most lines would pass anyway.
+ * instead of probing every derived path, which most lines would pass anyway. The same pass
+ * tells whether any key is dotted (see ParseResult.flat).
  */
 function mayHold(o: Record<string, unknown>): boolean {
+  let may = false
+  dotted = false
   for (const key in o) {
-    if (ROOTS.has(key) || key.indexOf('.') !== -1) return true
+    if (key.indexOf('.') !== -1) {
+      dotted = true
+      return true
+    }
+    if (!may && ROOTS.has(key)) may = true
   }
-  return false
+  return may
 }
 
 const TIMESTAMP = target('@timestamp')
@@ -277,5 +287,5 @@ export function parseJson(text: string, ctx: ParseContext): ParseResult {
   setLogFields(fields, value, p)
   setErrorFields(fields, value, p)
   setHttpFields(fields, value, p)
-  return { fields, object: value }
+  return { fields, object: value, flat: !dotted }
 }

@@ -142,9 +142,8 @@ function literalCount(gates: Gate[]): number {
   return gates.reduce((n, g) => n + (g.literals === null ? PRESENCE_COST : g.literals.length), 0)
 }
 
-interface LiteralIndex {
-  read: FieldAccessor
-  decode: boolean
+/** Literals looked for in a field's text as it is, or in its decoded text. */
+interface LiteralSet {
   /**
    * Every literal, longest first, or a character outside ASCII; global and case-insensitive. At
    * each position the first alternative that matches is the longest literal there, and any other
@@ -160,10 +159,23 @@ interface LiteralIndex {
   rules: number[][]
   /** Every rule filed here, for text the literal test cannot judge (non-ASCII: Unicode case folding). */
   all: number[]
-  /** Per text seen (as read, before decoding): the rules its literals select. */
-  memo: TextMemo<number[]>
 }
 
+/** The literal sets of one field: its text is read and looked up once for both. */
+interface LiteralIndex {
+  read: FieldAccessor
+  raw: LiteralSet | undefined
+  decoded: LiteralSet | undefined
+  /** Per text seen (as read, before decoding): the rules its literals select. */
+  memo: TextMemo<number[]>
+  /** The last text looked up, and its rules. */
+  lastText: string
+  lastRules: number[]
+}
+
+function literalSet(): LiteralSet {
+  return { scan: /$^/g, literals: [], position: new Map(), prefixes: [], rules: [], all: [] }
+}
 
 function escapeLiteral(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
@@ -285,23 +297,23 @@ export class RuleIndex {
             bucketFor([gate.field]).rules.push(r)
             continue
           }
-          const key = `${gate.decode ? 'decoded' : 'raw'}\n${gate.field}`
-          let index = byLiteral.get(key)
+          let index = byLiteral.get(gate.field)
           if (index === undefined) {
-            index = { read: compileField(gate.field), decode: gate.decode, scan: /$^/g, literals: [], position: new Map(), prefixes: [], rules: [], all: [], memo: new TextMemo() }
-            byLiteral.set(key, index)
+            index = { read: compileField(gate.field), raw: undefined, decoded: undefined, memo: new TextMemo(), lastText: '', lastRules: NONE }
+            byLiteral.set(gate.field, index)
             this.byLiteral.push(index)
           }
+          const set = gate.decode ? (index.decoded ??= literalSet()) : (index.raw ??= literalSet())
           for (const literal of gate.literals) {
-            let at = index.literals.indexOf(literal)
+            let at = set.literals.indexOf(literal)
             if (at === -1) {
-              at = index.literals.length
-              index.literals.push(literal)
-              index.rules.push([])
+              at = set.literals.length
+              set.literals.push(literal)
+              set.rules.push([])
             }
-            index.rules[at]!.push(r)
+            set.rules[at]!.push(r)
           }
-          index.all.push(r)
+          set.all.push(r)
         }
         return
       }
@@ -312,10 +324,13 @@ export class RuleIndex {
       bucketFor(required).rules.push(r)
     })
     for (const index of this.byLiteral) {
-      const order = index.literals.map((_, i) => i).sort((a, b) => index.literals[b]!.length - index.literals[a]!.length)
-      index.scan = new RegExp([...order.map((i) => escapeLiteral(index.literals[i]!)), '[^\\x00-\\x7f]'].join('|'), 'gi')
-      index.literals.forEach((literal, i) => index.position.set(literal, i))
-      index.prefixes = index.literals.map((literal) => index.literals.flatMap((other, j) => (literal.startsWith(other) ? [j] : [])))
+      for (const set of [index.raw, index.decoded]) {
+        if (set === undefined) continue
+        const order = set.literals.map((_, i) => i).sort((a, b) => set.literals[b]!.length - set.literals[a]!.length)
+        set.scan = new RegExp([...order.map((i) => escapeLiteral(set.literals[i]!)), '[^\\x00-\\x7f]'].join('|'), 'gi')
+        set.literals.forEach((literal, i) => set.position.set(literal, i))
+        set.prefixes = set.literals.map((literal) => set.literals.flatMap((other, j) => (literal.startsWith(other) ? [j] : [])))
+      }
     }
     this.stamp = new Uint32Array(this.accessors.length)
     this.present = new Uint8Array(this.accessors.length)
@@ -405,8 +420,17 @@ export class RuleIndex {
       this.addRules(selected(index, value), generation, out)
       return
     }
-    let rules = index.memo.get(value)
-    if (rules === undefined) index.memo.set(value, (rules = selected(index, value)))
+    // The same text as the last entry's (a log level, a method: often the very same string)
+    // is answered without hashing it for the memo.
+    let rules: number[] | undefined
+    if (value === index.lastText) {
+      rules = index.lastRules
+    } else {
+      rules = index.memo.get(value)
+      if (rules === undefined) index.memo.set(value, (rules = selected(index, value)))
+      index.lastText = value
+      index.lastRules = rules
+    }
     this.addRules(rules, generation, out)
   }
 
@@ -435,22 +459,28 @@ export class RuleIndex {
 
 const NONE: number[] = []
 
-/** The rules the literals found in `value` select, each once, in index order. */
+/** The rules the literals found in `value` (as it is, and decoded) select, each once, in index order. */
 function selected(index: LiteralIndex, value: string): number[] {
-  const text = index.decode ? decodeUrl(value) : value
-  const scan = index.scan
+  const found = new Set<number>()
+  if (index.raw !== undefined) selectInto(index.raw, value, found)
+  if (index.decoded !== undefined) selectInto(index.decoded, decodeUrl(value), found)
+  return found.size === 0 ? NONE : [...found].sort((a, b) => a - b)
+}
+
+function selectInto(set: LiteralSet, text: string, found: Set<number>): void {
+  const scan = set.scan
   scan.lastIndex = 0
-  let found: Set<number> | undefined
   let m = scan.exec(text)
   while (m !== null) {
-    const at = index.position.get(m[0].toLowerCase())
+    const at = set.position.get(m[0].toLowerCase())
     // A character outside ASCII, where Unicode case folding (RE2's, toLowerCase's) can make
     // text match a literal this scan would miss: the predicates decide.
-    if (at === undefined) return index.all
-    found ??= new Set()
-    for (const prefix of index.prefixes[at]!) for (const r of index.rules[prefix]!) found.add(r)
+    if (at === undefined) {
+      for (const r of set.all) found.add(r)
+      return
+    }
+    for (const prefix of set.prefixes[at]!) for (const r of set.rules[prefix]!) found.add(r)
     scan.lastIndex = m.index + 1
     m = scan.exec(text)
   }
-  return found === undefined ? NONE : [...found].sort((a, b) => a - b)
 }

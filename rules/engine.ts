@@ -30,9 +30,14 @@ import { NewValueRuntime } from './types/new-value'
 import { RatioRuntime } from './types/ratio'
 import { EntryScope, EventClock, type RuleRuntime, type RuntimeLimits } from './types/runtime'
 
-/** Picks the rules worth trying for an entry (rules/rule-index.ts); must not miss a rule that could match. */
+/**
+ * Picks the rules worth trying for an entry (rules/rule-index.ts); must not miss a rule that could
+ * match. Built for a rule list, it answers with positions in that list's enabled rules.
+ */
 export interface RuleCandidates {
-  candidates(entry: Entry): readonly CompiledRule[]
+  /** Puts the positions of the rules worth trying into `hits` and returns how many there are. */
+  select(entry: Entry): number
+  readonly hits: ArrayLike<number>
 }
 
 export interface RuleEngineOptions {
@@ -149,7 +154,6 @@ export class RuleEngine {
   private index: RuleCandidates | undefined
   private slots: Slot[] = []
   private readonly byId = new Map<string, Slot>()
-  private readonly byCompiled = new Map<CompiledRule, Slot>()
   private lastPrune = -Infinity
 
   constructor(rules: CompiledRule[], opts: RuleEngineOptions = {}) {
@@ -191,10 +195,8 @@ export class RuleEngine {
     }
     this.slots = slots
     this.byId.clear()
-    this.byCompiled.clear()
     for (const slot of slots) {
       this.byId.set(slot.runtime.compiled.rule.id, slot)
-      this.byCompiled.set(slot.runtime.compiled, slot)
     }
     const enabled = slots.map((s) => s.runtime.compiled)
     this.index = index ?? this.buildIndex?.(enabled)
@@ -209,11 +211,11 @@ export class RuleEngine {
       const slots = this.slots
       for (let i = 0; i < slots.length; i++) this.run(slots[i]!, scope)
     } else {
-      const candidates = index.candidates(entry)
-      for (let i = 0; i < candidates.length; i++) {
-        const slot = this.byCompiled.get(candidates[i]!)
-        if (slot !== undefined) this.run(slot, scope)
-      }
+      // The index was built for the enabled rules in slot order: a position is a slot.
+      const n = index.select(entry)
+      const hits = index.hits
+      const slots = this.slots
+      for (let i = 0; i < n; i++) this.run(slots[hits[i]!]!, scope)
     }
     if (scope.out.length === 0) return NO_EVENTS
     const out = scope.out

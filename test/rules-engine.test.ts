@@ -126,7 +126,8 @@ t.test('the index narrows the rules tried; a stale index is not trusted after se
   const a = spy('a')
   const b = spy('b')
   const built: CompiledRule[][] = []
-  const engine = new RuleEngine([a, b], { index: (rules) => { built.push(rules); return { candidates: () => [rules[1]!] } } })
+  // An index answers with positions in the rules it was built for: here always the second.
+  const engine = new RuleEngine([a, b], { index: (rules) => { built.push(rules); return { select: () => 1, hits: [1] } } })
   engine.evaluate(entryAt(0, {}), T0)
   t.same(tried, ['b'], 'only the candidate was tried')
   t.equal(built.length, 1)
@@ -136,7 +137,7 @@ t.test('the index narrows the rules tried; a stale index is not trusted after se
   engine.evaluate(entryAt(0, {}), T0)
   t.same(tried, ['c'], 'the index was rebuilt for the new rules')
 
-  const fixed = new RuleEngine([a, b], { index: { candidates: () => [a] } })
+  const fixed = new RuleEngine([a, b], { index: { select: () => 1, hits: [0] } })
   tried.length = 0
   fixed.evaluate(entryAt(0, {}), T0)
   t.same(tried, ['a'])

@@ -277,6 +277,8 @@ function compileFieldTest(spec: FieldTestSpec, path: PathSegment[], problems: Co
   const lowered: ValueTest[] = []
   const textTests = ignoreCase ? lowered : tests
   let cost = 1
+  /** A test worth remembering per text (see `remembered`). */
+  let costly = false
   /** The value may be absent: `exists: false`, `equals: null`, `in: [..., null]`. */
   let acceptsMissing = false
   /** Some test needs a value, so a missing field fails it. */
@@ -346,6 +348,7 @@ function compileFieldTest(spec: FieldTestSpec, path: PathSegment[], problems: Co
         const regex = compiled.regex
         tests.push((v) => typeof v === 'string' && regex.test(v))
         cost += regex.engine === 're2' ? 4 : 1
+        costly ||= regex.engine === 're2'
         needsValue = true
       }
     }
@@ -359,9 +362,10 @@ function compileFieldTest(spec: FieldTestSpec, path: PathSegment[], problems: Co
 
   const read = compileField(field)
   let valueTest = prepared(tests.length > 0 ? allValues(tests) : undefined, lowered.length > 0 ? allValues(lowered) : undefined, decode)
-  // A test that decodes or runs a regex costs far more than looking its answer up: paths, user
-  // agents and queries repeat, so the answer is remembered per text.
-  if (valueTest !== undefined && (decode || spec.regex !== undefined)) valueTest = remembered(valueTest)
+  // A test that decodes or runs RE2 costs far more than looking its answer up: paths, user
+  // agents and queries repeat, so the answer is remembered per text. Only those: a memo per test
+  // is memory per rule, and a prefix or an equality is cheaper than the lookup anyway.
+  if (valueTest !== undefined && (decode || costly)) valueTest = remembered(valueTest)
   if (decode) cost += 2
   // Read literally, a condition that accepts "no value" but also tests a value (`exists: false`
   // with `gt: 5`) is a contradiction; it is kept literal: it never matches a missing field.

@@ -4,7 +4,7 @@
  * agent's). Answers what the agent asks at start (health, index templates) and every bulk with
  * one `create` item of status 201 per document, as Elasticsearch answers under the agent's
  * filter_path when nothing failed (the agent parses that answer, as it would a real one).
- * The benchmark reads the count from `GET /_bench/count`.
+ * The benchmark reads the count, and when the last documents came, from `GET /_bench/count`.
  */
 import { createServer } from 'node:http'
 import { createGunzip } from 'node:zlib'
@@ -12,6 +12,8 @@ import { createGunzip } from 'node:zlib'
 const ITEM = '{"create":{"status":201}},'
 let docs = 0
 let requests = 0
+/** When the last documents were counted (epoch ms): the benchmark's end, exact to the request rather than to its polling. */
+let lastAt = 0
 const server = createServer((req, res) => {
   const reply = (status: number, body: unknown): void => {
     const text = JSON.stringify(body)
@@ -30,6 +32,7 @@ const server = createServer((req, res) => {
     src.on('end', () => {
       const n = newlines >> 1
       docs += n
+      lastAt = performance.timeOrigin + performance.now()
       const text = '{"errors":false,"items":[' + ITEM.repeat(n).slice(0, -1) + ']}'
       res.writeHead(200, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch', 'content-length': Buffer.byteLength(text) })
       res.end(text)
@@ -38,7 +41,7 @@ const server = createServer((req, res) => {
   }
   req.resume()
   req.on('end', () => {
-    if (url.startsWith('/_bench/count')) return reply(200, { count: docs, requests })
+    if (url.startsWith('/_bench/count')) return reply(200, { count: docs, requests, lastAt })
     if (url.startsWith('/_cluster/health')) return reply(200, { status: 'green', cluster_name: 'bench' })
     if (url.startsWith('/_index_template') || url.startsWith('/_component_template')) return reply(200, { acknowledged: true })
     reply(200, { acknowledged: true })

@@ -6,13 +6,15 @@ import type { Logger } from './logger'
 import { detectFormat } from './parsers/detect'
 import { parserFor } from './parsers/index'
 import { DocumentBuilder, documentId, type OutDoc } from '../transports/elasticsearch/document'
-import { JsonWriter } from '../transports/elasticsearch/json-writer'
+import type { JsonWriter } from '../transports/elasticsearch/json-writer'
 import type { AckedDoc } from '../transports/elasticsearch/sink'
 
 /** What the pipeline needs of the Elasticsearch sink: a bounded buffer it can wait on. */
 export interface DocSink {
-  /** Takes what it needs of `doc` before returning: the caller reuses the object. */
-  push(doc: OutDoc): void
+  /** Starts a document: returns the writer to write its JSON with (in place, in the sink's buffer). */
+  begin(id: string, timestamp: string): JsonWriter
+  /** Ends the document begun: its tail, raw text and position from `doc`, which the caller reuses afterwards. */
+  finish(doc: OutDoc): void
   readonly pendingBytes: number
   waitBelow(bytes: number): Promise<void>
   /** Nothing more is coming for now: send what is queued as soon as a request slot is free. */
@@ -67,8 +69,6 @@ export class Pipeline implements RecordConsumer {
     id: '', timestamp: '', body: '', sourceId: '', offset: 0, end: 0,
     bytes: undefined, bytesLen: 0, tail: undefined, tailStart: 0, tailEnd: 0, raw: undefined, rawBytes: undefined, rawStart: 0, rawEnd: 0,
   }
-  /** Where each document is written before the sink copies it. */
-  private readonly writer = new JsonWriter()
   /** Entries shipped, per flag, for status and tests. */
   readonly counts = { entries: 0, parseErrors: 0, truncated: 0, invalidUtf8: 0 }
 
@@ -211,13 +211,11 @@ export class Pipeline implements RecordConsumer {
       doc.sourceId = source.sourceId
       doc.offset = rec.offset
       doc.end = rec.end
-      const w = this.writer
-      w.reset()
       const bytes = rec.bytes
-      // The common JSON line: a head of derived fields, then the line's own bytes after its brace.
+      // Written in place, in the sink's buffer. The common JSON line: a head of derived fields,
+      // then (finish appends it) the line's own bytes after its brace.
+      const w = this.sink.begin(doc.id, timestamp)
       const tail = builder.write(w, entry, rec.offset, added, bytes !== undefined)
-      doc.bytes = w.buf
-      doc.bytesLen = w.at
       doc.tail = tail ? bytes : undefined
       doc.tailStart = (rec.bytesStart as number) + 1
       doc.tailEnd = rec.bytesEnd
@@ -225,7 +223,7 @@ export class Pipeline implements RecordConsumer {
       doc.rawBytes = tail ? undefined : bytes
       doc.rawStart = rec.bytesStart
       doc.rawEnd = rec.bytesEnd
-      this.sink.push(doc)
+      this.sink.finish(doc)
       this.counts.entries++
       if (rules !== undefined && rec.offset >= rulesFrom) rules.evaluate(entry, nowMs)
       if (rec.end > source.rulesPos) source.rulesPos = rec.end

@@ -91,9 +91,20 @@ export class JsonWriter {
     this.at = 0
   }
 
+  /**
+   * Called instead of growing `buf` when it is full, for a writer that writes into a buffer it
+   * does not own (the sink's arena): it must point `buf` and `at` somewhere with room for `n`
+   * more bytes, the bytes written so far carried over.
+   */
+  spill: ((n: number) => void) | undefined = undefined
+
   /** Makes room for `n` more bytes. */
   room(n: number): void {
     if (this.at + n <= this.buf.length) return
+    if (this.spill !== undefined) {
+      this.spill(n)
+      return
+    }
     const grown = Buffer.allocUnsafe(Math.max(this.at + n, this.buf.length * 2))
     this.buf.copy(grown, 0, 0, this.at)
     this.buf = grown
@@ -121,6 +132,12 @@ export class JsonWriter {
       for (let i = 0; i < n; i++) buf[at++] = src[i]!
     }
     this.at = at
+  }
+
+  /** `src[start, end)`, bytes already encoded. */
+  copy(src: Buffer, start: number, end: number): void {
+    this.room(end - start)
+    this.at += src.copy(this.buf, this.at, start, end)
   }
 
   /** Text that is already JSON (or part of it), as UTF-8. */

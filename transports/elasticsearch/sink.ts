@@ -25,7 +25,7 @@ import { classifyBulkResponse, type ItemResult } from './bulk-response'
 import { createClient } from './client'
 import { DeadLetterFile, deadLetterBulk, deadLetterOf, type DeadLetter, type RefusedDoc } from './dead-letter'
 import type { OutDoc } from './document'
-import { stringBytesMax, writeString } from './json-writer'
+import { JsonWriter, stringBytesMax, writeString } from './json-writer'
 import { checkIndexConfig, compileIndexName, type IndexNamer } from './index-name'
 
 export type { OutDoc } from './document'
@@ -197,6 +197,8 @@ function batchOf(items: Item[], attempt: number, pool: BufferPool): Batch {
  * batch in flight plus the one filling.
  */
 const FIRST_ARENA = 1024 * 1024
+/** Room a document starts with before it moves to a fresh arena; it can grow past it. */
+const HEAD_ROOM = 1024
 const MIN_ARENA = 64 * 1024
 
 /** Raw texts are written into slabs of this size; a slab is freed when its last document is acked. */
@@ -228,6 +230,11 @@ export class ElasticsearchSink {
   /** Where documents are written as they are pushed; each batch's body is a stretch of it. */
   private arena: Buffer
   private readonly arenas: BufferPool
+  /** Writes documents in place, into the arena (see begin). */
+  private readonly writer = new JsonWriter(0)
+  /** Where the document being written starts (its action line) in `writer.buf`, and its index. */
+  private docStart = 0
+  private docIndex = ''
   /** Room for the largest batch `batch.max_bytes` allows, with a margin for the document that crosses it. */
   private readonly maxArena: number
   /** Raw texts, for dead letters only; they stay in the slab they were written to until acked. */
@@ -288,6 +295,7 @@ export class ElasticsearchSink {
     this.arenas = new BufferPool(Math.min(FIRST_ARENA, this.maxArena), cfg.concurrency + 2)
     this.arena = this.arenas.take()
     this.arenas.use(this.arena, 1)
+    this.writer.spill = (n) => this.spill(n)
     this.rawSlab = this.slabs.take()
   }
 
@@ -300,41 +308,98 @@ export class ElasticsearchSink {
     return { ...this.counters }
   }
 
+  /** Takes a finished document (its text or bytes); the caller may reuse `doc` afterwards. */
   push(doc: OutDoc): void {
+    const w = this.begin(doc.id, doc.timestamp)
+    if (doc.bytes !== undefined) w.copy(doc.bytes, 0, doc.bytesLen as number)
+    else w.text(doc.body)
+    this.finish(doc)
+  }
+
+  /**
+   * Starts a document: writes its action line into the arena and returns the writer positioned
+   * for the document's JSON, which is then written in place (no copy of it is made). Write the
+   * document, then call finish(doc); nothing else goes to the sink in between.
+   */
+  begin(id: string, timestamp: string): JsonWriter {
     this.producerIdle = false
     if (this.closing) {
       // A caller bug, not a runtime condition: there is no LW_ code for it.
       throw new Error('a document was pushed to the Elasticsearch sink after close(); stop reading before closing the sink')
     }
-    const index = this.indexFor(doc.timestamp)
+    const index = this.indexFor(timestamp)
     if (index !== this.lastIndex) {
       this.lastIndex = index
       this.lastPrefix = Buffer.from('{"create":{"_index":' + JSON.stringify(index) + ',"_id":', 'utf8')
     }
-    // Everything is written as bytes: the action line, the document (already bytes, or its text
-    // encoded), and with a tail, the record's own bytes, which also serve as its raw text.
-    const id = doc.id
-    const bytes = doc.bytes
-    const tail = doc.tail
-    const bodyMax = bytes !== undefined ? (doc.bytesLen as number) : maxBytes(doc.body)
-    const tailLen = tail === undefined ? 0 : (doc.tailEnd as number) - (doc.tailStart as number)
-    const need = this.lastPrefix.length + stringBytesMax(id) + 3 + bodyMax + tailLen + 1
+    const need = this.lastPrefix.length + stringBytesMax(id) + 3 + HEAD_ROOM
     if (this.arenaAt + need > this.arena.length) {
       // A batch that took the whole arena was cut by the arena, not by the batch limits: the
       // arenas are too small for these documents.
       if (this.queueStart === 0 && this.queue.length > 0) this.fitArenas(2 * this.arena.length)
       if (this.queue.length > 0) this.cut()
-      if (need <= this.arena.length) this.freshArena()
+      this.freshArena()
     }
-    // A document larger than the arena goes alone in a buffer of its own.
-    const buf = need > this.arena.length ? Buffer.allocUnsafe(need) : this.arena
-    const start = buf === this.arena ? this.arenaAt : 0
+    const buf = this.arena
+    const start = this.arenaAt
     let at = start + this.lastPrefix.copy(buf, start)
     at = writeString(buf, at, id)
     buf[at++] = 125 // }
     buf[at++] = 125
     buf[at++] = 10
-    at += bytes !== undefined ? bytes.copy(buf, at, 0, doc.bytesLen) : buf.write(doc.body, at)
+    this.docStart = start
+    this.docIndex = index
+    const w = this.writer
+    w.buf = buf
+    w.at = at
+    return w
+  }
+
+  /**
+   * The writer needs `n` more bytes than the arena has left: the document so far moves to a
+   * fresh arena (what came before it is cut into a batch), or, larger than an arena, to a buffer
+   * of its own, in which it is sent alone.
+   */
+  private spill(n: number): void {
+    const w = this.writer
+    const old = w.buf
+    const len = w.at - this.docStart
+    const need = len + n + 1
+    let buf: Buffer
+    if (old === this.arena && need <= this.arenas.size) {
+      if (this.queueStart === 0 && this.queue.length > 0) this.fitArenas(2 * this.arena.length)
+      if (this.queue.length > 0) this.cut()
+      buf = this.arenas.take()
+      this.arenas.use(buf, 1)
+      old.copy(buf, 0, this.docStart, w.at)
+      this.arenas.release(old)
+      this.arena = buf
+      this.arenaAt = 0
+      this.queueStart = 0
+    } else {
+      // The arena (if that is where it was) stays as it is: nothing of this document was committed there.
+      buf = Buffer.allocUnsafe(Math.max(2 * need, MIN_ARENA))
+      old.copy(buf, 0, this.docStart, w.at)
+    }
+    this.docStart = 0
+    w.buf = buf
+    w.at = len
+  }
+
+  /**
+   * Ends the document begun with begin(): appends the tail (the record's own bytes) when `doc`
+   * has one, keeps its raw text for the dead letters, and queues it. `doc` gives the tail, the
+   * raw text and the position; its `body` and `bytes` are not read.
+   */
+  finish(doc: OutDoc): void {
+    const w = this.writer
+    const tail = doc.tail
+    const tailLen = tail === undefined ? 0 : (doc.tailEnd as number) - (doc.tailStart as number)
+    w.room(tailLen + 1)
+    const buf = w.buf
+    const start = this.docStart
+    const index = this.docIndex
+    let at = w.at
     let raw: Buffer | undefined
     let rawStart = 0
     let rawStop = 0

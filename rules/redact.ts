@@ -90,8 +90,18 @@ function redactCard(candidate: string): string {
 
 const redacted = new TextMemo<string>()
 
+/**
+ * What every secret shape above needs somewhere in the text: a `:` or `=` (tokens, headers, URL
+ * passwords, pairs), `eyJ` (a JWT), the word Bearer or Basic, or four digits (a card number).
+ * Text without any of them (most paths, user agents, names) has nothing to redact.
+ */
+const MAY_HOLD_SECRET = /[:=]|eyJ|Bearer|Basic|[2-6]\d{3}/
+/** An ISO 8601 UTC time as parsers write @timestamp: no secret has that shape. */
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z$/
+
 /** The text with every recognisable secret replaced by `[REDACTED]`. */
 export function redactText(text: string): string {
+  if (!MAY_HOLD_SECRET.test(text) || ISO_TIME.test(text)) return text
   if (text.length > MEMO_TEXT) return redactOnce(text)
   let out = redacted.get(text)
   if (out === undefined) redacted.set(text, (out = redactOnce(text)))

@@ -90,3 +90,15 @@ t.test('alert fields: top three in-app stack frames with their line numbers', as
   const out = alertFields((path) => ({ 'error.type': 'Error', 'error.message': 'boom', 'error.stack_trace': stack } as Record<string, string>)[path])
   t.same(out['error.stack_frames'], ['at a (/app/src/a.js:1:1)', 'at c (/app/src/c.js:3:3)', 'at d (/app/src/d.js:4:4)'])
 })
+
+t.test('text that cannot hold a secret is returned as it is, without the full pass', async (t) => {
+  for (const text of ['/api/users/42', 'Mozilla/5.0 (X11; Linux x86_64)', 'request completed', '2025-11-21T04:40:00.123Z']) {
+    t.equal(redactText(text), text, text)
+  }
+  // Each shape still found, however little of the text gives it away.
+  t.equal(redactText('Bearer abcdef123456'), `Bearer ${REDACTED}`)
+  t.equal(redactText('card 4111 1111 1111 1111'), `card ${REDACTED}`)
+  t.equal(redactText('t eyJhbGciOi.eyJzdWIiOi.sig'), `t ${REDACTED}`)
+  t.equal(redactText('token=abc'), `token=${REDACTED}`)
+  t.equal(redactText('2025-11-21T04:40:00Z password: hunter2'), `2025-11-21T04:40:00Z password: ${REDACTED}`, 'a time at the start of a longer text does not exempt it')
+})

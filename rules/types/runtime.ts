@@ -229,12 +229,9 @@ function stampOf(value: FieldValue | undefined): Millis {
 
 /** A short stable hash of the parts: event ids and fingerprints. */
 export function digest(...parts: Array<string | number>): string {
-  const hash = createHash('sha1')
-  for (let i = 0; i < parts.length; i++) {
-    if (i > 0) hash.update('\u0000')
-    hash.update(String(parts[i]))
-  }
-  return hash.digest('hex').slice(0, 20)
+  // One update of the joined text hashes the same bytes as one update per part, with one call
+  // into the hash instead of seven: events are made per matching entry.
+  return createHash('sha1').update(parts.join('\u0000')).digest('hex').slice(0, 20)
 }
 
 /** The id of an event caused by an entry: the same entry (a replay) gives the same id. */

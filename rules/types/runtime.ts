@@ -9,7 +9,7 @@ import type { Entry, FieldValue } from '../../agent/entry'
 import { epochToMs, parseIsoLike } from '../../agent/parsers/time'
 import { alertFields } from '../alert-fields'
 import type { CompiledRule } from '../compiled'
-import { fieldOf } from '../fields'
+import { compileField, fieldOf } from '../fields'
 import { ExceptionHistory, fingerprintError, type ExceptionSignature } from '../fingerprint'
 import type { AlertEvent, ExceptionInfo, Millis, Rule } from '../model'
 import { redactValue } from '../redact'
@@ -106,12 +106,19 @@ export class EventClock {
   }
 }
 
-/**
- * A field of an entry (see fieldOf) as a FieldValue: null is no value; a list of scalars becomes
- * a list of strings; an object (a rule pointed at a whole sub-object) its JSON text.
- */
+/** A field of an entry (see fieldOf) as a FieldValue (see fieldValue). */
 function readField(entry: Entry, path: string): FieldValue | undefined {
-  const v = fieldOf(entry, path)
+  return fieldValue(fieldOf(entry, path))
+}
+
+/** The accessor of @timestamp, compiled once: every windowed rule reads it on every entry it counts. */
+const TIMESTAMP = compileField('@timestamp')
+
+/**
+ * What a field holds as a FieldValue: null is no value; a list of scalars becomes a list of
+ * strings; an object (a rule pointed at a whole sub-object) its JSON text.
+ */
+function fieldValue(v: unknown): FieldValue | undefined {
   if (v === undefined || v === null) return undefined
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v
   if (Array.isArray(v)) return v.map((item) => (typeof item === 'string' ? item : JSON.stringify(item)))
@@ -167,7 +174,7 @@ export class EntryScope {
   /** The entry's event time (see EventClock). */
   time(): Millis {
     if (Number.isNaN(this.time_)) {
-      const stamp = this.clock.useEntryTime ? stampOf(this.value('@timestamp')) : NaN
+      const stamp = this.clock.useEntryTime ? stampOf(fieldValue(TIMESTAMP(this.entry))) : NaN
       this.time_ = this.clock.entryTime(stamp, this.now)
     }
     return this.time_

@@ -64,6 +64,8 @@ export class GroupWindows {
   private readonly groups = new Map<string, WindowGroup>()
   /** Matches folded into the overflow group because `maxGroups` keys were already tracked. */
   overflowed = 0
+  /** The group the last call to `group` returned (still in `groups`). */
+  private lastGroup: WindowGroup | undefined
 
   constructor(readonly windowMs: Millis, readonly lanes: number, readonly maxGroups: number, private readonly groupBy: readonly string[]) {
     this.bucketMs = Math.max(1, Math.ceil(windowMs / BUCKETS_PER_WINDOW))
@@ -83,8 +85,14 @@ export class GroupWindows {
    * the overflow group.
    */
   group(key: string, t: Millis): WindowGroup {
+    // Consecutive entries mostly fall in the same group (one service, one host): no lookup then.
+    const last = this.lastGroup
+    if (last !== undefined && last.key === key) return last
     const found = this.groups.get(key)
-    if (found !== undefined) return found
+    if (found !== undefined) {
+      this.lastGroup = found
+      return found
+    }
     if (this.groups.size >= this.maxGroups && key !== OVERFLOW_KEY) {
       this.overflowed++
       return this.group(OVERFLOW_KEY, t)
@@ -95,11 +103,13 @@ export class GroupWindows {
       since: t, firing: false, episode: '', lastEmit: 0, repeats: 0, fields: {},
     }
     this.groups.set(key, g)
+    this.lastGroup = g
     return g
   }
 
   delete(g: WindowGroup): void {
     this.groups.delete(g.key)
+    if (this.lastGroup === g) this.lastGroup = undefined
   }
 
   /** Adds `n` to `lane` at time t. An entry older than the window behind the group's newest one is not counted. */
@@ -165,6 +175,7 @@ export class GroupWindows {
   /** Restores exported groups; malformed ones are skipped, the group bound is kept. */
   import(state: unknown): void {
     this.groups.clear()
+    this.lastGroup = undefined
     if (!Array.isArray(state)) return
     for (const item of state as unknown[]) {
       const s = item as Partial<WindowGroupState> | null

@@ -45,6 +45,12 @@ export interface ParseResult {
   object?: Record<string, unknown>
   /** True when no top-level key of `object` is dotted (most JSON lines): `a.b.c` can then only be under `a`. */
   flat?: boolean
+  /**
+   * True when, besides being flat, no top-level key of `object` is the first name of an ECS field
+   * (`http`, `log`, `message`, `service`, `tags`, ...): nothing the object holds can meet a derived
+   * or constant field, so a document builder need not look (pino lines, most app JSON).
+   */
+  plain?: boolean
   /** Set when the text looked like the format but did not parse; the entry is shipped as plain text with this reason. */
   error?: string
 }
@@ -69,8 +75,9 @@ export interface Entry {
   text: string
   fields: Record<string, FieldValue>
   object?: Record<string, unknown>
-  /** See ParseResult.flat. */
+  /** See ParseResult.flat and ParseResult.plain. */
   flat?: boolean
+  plain?: boolean
   flags?: LogFlag[]
   /** Fields every entry of its source carries (service.name, host.name, log.file.path, event.dataset, the input's `fields`); shared, not per entry. */
   source?: Record<string, FieldValue>

@@ -170,7 +170,7 @@ export class Pipeline implements RecordConsumer {
           const res = parser(rec.text, state.ctx)
           rules.evaluate({
             sourceId: source.sourceId, offset: rec.offset, end: rec.end, text: rec.text,
-            fields: res.fields, object: res.object, flat: res.flat, flags: rec.flags, source: constant,
+            fields: res.fields, object: res.object, flat: res.flat, plain: res.plain, flags: rec.flags, source: constant,
           }, nowMs)
         }
         if (rec.end > source.rulesPos) source.rulesPos = rec.end
@@ -203,7 +203,7 @@ export class Pipeline implements RecordConsumer {
       }
       const entry: Entry = {
         sourceId: source.sourceId, offset: rec.offset, end: rec.end, text: rec.text,
-        fields: res.fields, object: res.object, flat: res.flat, flags, source: constant,
+        fields: res.fields, object: res.object, flat: res.flat, plain: res.plain, flags, source: constant,
       }
       const doc = this.doc
       doc.id = documentId(source.sourceId, rec.offset)

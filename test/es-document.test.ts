@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { Entry, FieldValue } from '../agent/entry'
-import { buildDocument, documentId, DocumentBuilder } from '../transports/elasticsearch/document'
+import { buildDocument, documentId, DocumentBuilder, FIELD_ROOTS } from '../transports/elasticsearch/document'
 import { JsonWriter } from '../transports/elasticsearch/json-writer'
-import { parseJson } from '../agent/parsers/json'
+import { parseJson, plainRoots } from '../agent/parsers/json'
 
 /** Keys of the top-level object of a JSON text, in order, duplicates kept (JSON.parse would merge them). */
 function topLevelKeys(text: string): string[] {
@@ -156,5 +156,29 @@ t.test('a head of derived fields followed by the line\'s own bytes is the same d
       t.equal(doc, builder.build(entry, 7, perEntry), `${text}: same document`)
       t.doesNotThrow(() => JSON.parse(doc), 'valid JSON')
     }
+  }
+})
+
+t.test('a line the parser calls plain has nothing the builder must look out for', async (t) => {
+  // The builder skips its own pass over the keys for plain lines: every name it treats apart
+  // must be one the parser rules out.
+  const roots = plainRoots()
+  t.same([...FIELD_ROOTS].filter((name) => !roots.has(name)), [], 'every ECS root name the builder watches is ruled out by `plain`')
+  const ctx = { timezone: 'UTC' }
+  t.equal(parseJson('{"level":30,"msg":"hi","req":{"url":"/x"}}', ctx).plain, true)
+  for (const line of ['{"service":"x","msg":"hi"}', '{"tags":["a"]}', '{"a.b":1}', '{"message":"hi"}', '{"event":"login"}']) {
+    t.equal(parseJson(line, ctx).plain, false, line)
+  }
+  // Written both ways (as the pipeline writes: a head, then the line's own bytes), the same.
+  const builder = new DocumentBuilder({ 'service.name': 'svc' })
+  const head = (entry: Entry): string => {
+    const w = new JsonWriter()
+    const tail = builder.write(w, entry, 0, undefined, true)
+    return `${w.buf.toString('utf8', 0, w.at)} tail=${String(tail)}`
+  }
+  for (const line of ['{"level":30,"msg":"hi","req":{"method":"GET","url":"/a?b=1"},"res":{"statusCode":500}}', '{}', '{"x":1}']) {
+    const res = parseJson(line, ctx)
+    const entry: Entry = { sourceId: 's', offset: 0, end: line.length + 1, text: line, fields: res.fields, object: res.object }
+    t.equal(head({ ...entry, plain: res.plain }), head(entry), line)
   }
 })

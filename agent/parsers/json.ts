@@ -21,8 +21,19 @@ interface Target {
   probes: PathProbe[]
 }
 
-/** The first names of the derived paths (the `url.*` ones are set by setUrlFields). */
-const ROOTS = new Set<string>(['url'])
+/**
+ * The first names of the derived paths (the `url.*` ones are set by setUrlFields), and those of
+ * every ECS field a document builder treats apart (ECS objects, `tags`, `labels`): a line with
+ * none of them at its top level, and no dotted key, is `plain` (see ParseResult.plain).
+ */
+const ROOTS = new Set<string>(['url', 'tags', 'labels', 'agent', 'client', 'cloud', 'container', 'destination', 'ecs', 'error', 'event', 'file',
+  'host', 'http', 'log', 'network', 'observer', 'organization', 'process', 'server', 'service', 'source', 'span', 'trace', 'transaction', 'user',
+  'user_agent', 'data_stream'])
+
+/** The names `plain` rules out (for the test that keeps them a superset of what documents treat apart). */
+export function plainRoots(): ReadonlySet<string> {
+  return ROOTS
+}
 
 function target(path: string): Target {
   ROOTS.add(path.split('.')[0]!)
@@ -282,10 +293,11 @@ export function parseJson(text: string, ctx: ParseContext): ParseResult {
     }
   }
   const fields: Record<string, FieldValue> = {}
-  const p = mayHold(value) ? value : undefined
+  const may = mayHold(value)
+  const p = may ? value : undefined
   setTimestamp(fields, value, p, ctx.timezone)
   setLogFields(fields, value, p)
   setErrorFields(fields, value, p)
   setHttpFields(fields, value, p)
-  return { fields, object: value, flat: !dotted }
+  return { fields, object: value, flat: !dotted, plain: !may }
 }

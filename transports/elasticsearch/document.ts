@@ -100,7 +100,7 @@ const EMPTY = 4
 const ROOTED = 8
 
 /** The first names of ECS fields: derived fields start with one of them. */
-const FIELD_ROOTS: ReadonlySet<string> = new Set([...ECS_OBJECT_ROOTS, '@timestamp', 'message', 'tags', 'labels'])
+export const FIELD_ROOTS: ReadonlySet<string> = new Set([...ECS_OBJECT_ROOTS, '@timestamp', 'message', 'tags', 'labels'])
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
@@ -136,6 +136,12 @@ function shapeOf(obj: Record<string, unknown>): number {
     }
   }
   return shape
+}
+
+/** The shape of an object known to have neither dotted keys nor ECS root names: EMPTY or nothing. */
+function emptiness(obj: Record<string, unknown>): number {
+  for (const _ in obj) return 0
+  return EMPTY
 }
 
 /** A copy of `obj` without the plain values found where objects are mapped; those go to `moved` under their full path. */
@@ -220,7 +226,8 @@ export class DocumentBuilder {
     }
     let text = entry.text
     if (tail && text.charCodeAt(0) === 123 /* { */ && text.indexOf('\n') === -1) {
-      const shape = shapeOf(original)
+      // The parser already looked at every key: a plain object has no dotted key, no ECS root.
+      const shape = entry.plain === true ? emptiness(original) : shapeOf(original)
       if ((shape & (CLASH | EMPTY)) === 0) {
         w.byte(123)
         if (this.members(w, original, entry.fields, offset, perEntry, shape)) w.comma()

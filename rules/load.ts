@@ -11,7 +11,8 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv'
+import type Ajv from 'ajv'
+import type { ErrorObject, ValidateFunction } from 'ajv'
 import ms from 'ms'
 import { parse as parseTemplate } from 'mustache'
 import { LineCounter, parseDocument, Scalar, type Document, type YAMLError } from 'yaml'
@@ -328,7 +329,9 @@ function validator(): ValidateFunction {
 
 /** The rules schema compiled by ajv. */
 export function compileRulesSchema(options: Record<string, unknown> = {}): ValidateFunction {
-  return new Ajv({ ...RULES_AJV_OPTIONS, ...options }).compile(schema)
+  // ajv itself is loaded only here: the built agent validates with the generated code.
+  const { default: AjvClass } = require('ajv') as { default: typeof Ajv }
+  return new AjvClass({ ...RULES_AJV_OPTIONS, ...options }).compile(schema)
 }
 
 /**

@@ -8,8 +8,7 @@ import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import type { AgentConfig } from '../agent/config/types'
-import { esUrl } from './support/elasticsearch'
-import { agentConfig, dropScenario, fileInput, scenario, sleep, startAgent, writeLines, type Scenario } from './support/agent-harness'
+import { agentConfig, fileInput, scenario, sleep, startAgent, writeLines, type Scenario, esScenario } from './support/agent-harness'
 import { TelegramApiStandin } from './support/telegram-api'
 
 const CHAT = -1001234567890
@@ -74,11 +73,9 @@ t.test('an alert reaches Telegram, escaped, even while Elasticsearch is down', a
 })
 
 t.test('a restart in the middle of a dedup window does not re-send; a Telegram outage delivers afterwards, once', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('alert-restart')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'alert-restart')
+  if (!setup) return
+  const { url, s } = setup
   const standin = await TelegramApiStandin.start({ chats: [{ id: CHAT, type: 'supergroup', title: 'ops' }] })
   t.teardown(() => standin.close())
   const cfg = config(s, url, standin)

@@ -3,18 +3,14 @@
  * more is coming soon, so what is queued goes out when a request slot is free. With files still
  * being read, batches fill as usual.
  */
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { esUrl } from './support/elasticsearch'
-import { agentConfig, allMessages, dropScenario, expectedMessages, fileInput, scenario, startAgent, waitForCount, writeLines } from './support/agent-harness'
+import { agentConfig, allMessages, expectedMessages, fileInput, startAgent, waitForCount, writeLines, esScenario } from './support/agent-harness'
 
 t.test('caught up: a part-filled batch is sent at once, not after batch.interval', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('caughtup')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'caughtup')
+  if (!setup) return
+  const { url, s } = setup
   const log = join(s.logs, 'app.log')
   // An interval far longer than the test may wait: only the caught-up rule can send these.
   const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])], { batch_interval: 600_000, batch_max_docs: 10_000 })

@@ -2,15 +2,12 @@
  * Elasticsearch is unreachable when the agent starts and comes up later: the agent keeps
  * retrying and, once it answers, everything written meanwhile arrives — once.
  */
-import { mkdirSync } from 'node:fs'
 import { createServer, connect, type Server } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { esUrl } from './support/elasticsearch'
 import {
-  agentConfig, allMessages, countDocs, dropScenario, duplicatesIn, expectedMessages, fileInput, scenario, startAgent,
-  waitForCount, writeLines, sleep,
-} from './support/agent-harness'
+  agentConfig, allMessages, countDocs, duplicatesIn, expectedMessages, fileInput, startAgent,
+  waitForCount, writeLines, sleep, esScenario } from './support/agent-harness'
 import type { Agent } from '../agent/agent'
 
 function freePort(): Promise<number> {
@@ -44,11 +41,9 @@ function forward(port: number, target: URL): Promise<Server> {
 }
 
 t.test('Elasticsearch down at start, then up: nothing lost, nothing twice', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('esdown')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'esdown')
+  if (!setup) return
+  const { url, s } = setup
   const port = await freePort()
   const log = join(s.logs, 'app.log')
   writeLines(log, 'early', 0, 500)

@@ -3,19 +3,17 @@
  * been idle for `multiline.timeout` — it does not wait for the next log line — and arrives as one
  * document with its error fields.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { allDocs, esUrl } from './support/elasticsearch'
-import { agentConfig, dropScenario, fileInput, scenario, startAgent, waitForCount } from './support/agent-harness'
+import { allDocs } from './support/elasticsearch'
+import { agentConfig, fileInput, startAgent, waitForCount, esScenario } from './support/agent-harness'
 import { sourceField } from './support/source-field'
 
 t.test('the last traceback of a quiet file ships after multiline.timeout', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('mlidle')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'mlidle')
+  if (!setup) return
+  const { url, s } = setup
   const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')], {
     format: 'python',
     multiline: { type: 'python', negate: false, match: 'after', timeout: 300, max_lines: 500, max_bytes: 1024 * 1024 },

@@ -4,25 +4,20 @@
  * (`close_inactive`), and a file written again after its descriptor was closed is picked up at
  * its checkpoint — every line of every file arrives, exactly once.
  */
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { esUrl } from './support/elasticsearch'
 import {
-  agentConfig, allMessages, dropScenario, duplicatesIn, expectedMessages, fileInput, scenario, sleep, startAgent,
-  waitForCount, writeLines,
-} from './support/agent-harness'
+  agentConfig, allMessages, duplicatesIn, expectedMessages, fileInput, sleep, startAgent,
+  waitForCount, writeLines, esScenario } from './support/agent-harness'
 
 const FILES = 6
 const BURSTS = 4
 const LINES_PER_BURST = 150
 
 t.test('six files written at once through two descriptors: every line once', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('openlimit')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'openlimit')
+  if (!setup) return
+  const { url, s } = setup
   const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')], { close_inactive: 300 })])
   cfg.limits.max_open_files = 2
   const files = Array.from({ length: FILES }, (_, i) => join(s.logs, `f${i}.log`))

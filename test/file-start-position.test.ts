@@ -4,21 +4,17 @@
  * middle; a file that appears later is read from its beginning; and after a restart the
  * checkpoint decides where reading resumes, whatever start_position says.
  */
-import { appendFileSync, mkdirSync } from 'node:fs'
+import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { esUrl } from './support/elasticsearch'
 import {
-  agentConfig, allMessages, dropScenario, duplicatesIn, expectedMessages, fileInput, scenario, sleep, startAgent,
-  waitForCount, writeLines,
-} from './support/agent-harness'
+  agentConfig, allMessages, duplicatesIn, expectedMessages, fileInput, sleep, startAgent,
+  waitForCount, writeLines, esScenario } from './support/agent-harness'
 
 t.test('start_position end: only what is written after the start; a file that appears later from its beginning', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('startend')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'startend')
+  if (!setup) return
+  const { url, s } = setup
   const old = join(s.logs, 'old.log')
   writeLines(old, 'old', 0, 100)
   // The application is in the middle of writing line 100 when the agent starts.
@@ -40,11 +36,9 @@ t.test('start_position end: only what is written after the start; a file that ap
 })
 
 t.test('after a restart the checkpoint wins over start_position', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('startendrestart')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'startendrestart')
+  if (!setup) return
+  const { url, s } = setup
   const log = join(s.logs, 'app.log')
   writeLines(log, 'before', 0, 40)
   const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')], { start_position: 'end' })])

@@ -4,11 +4,10 @@
  * harmless (create + deterministic _id) — Elasticsearch ends with exactly the lines written.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { esUrl } from './support/elasticsearch'
-import { allMessages, countDocs, dropScenario, duplicatesIn, expectedMessages, scenario, waitForCount, writeLines, sleep } from './support/agent-harness'
+import { allMessages, countDocs, duplicatesIn, expectedMessages, waitForCount, writeLines, sleep, esScenario } from './support/agent-harness'
 
 const CLI = join(__dirname, '..', 'dist', 'agent', 'cli.js')
 
@@ -17,11 +16,9 @@ function startCli(config: string): ChildProcess {
 }
 
 t.test('kill -9 mid-stream, restart: documents == lines, no duplicates', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('kill9')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'kill9')
+  if (!setup) return
+  const { url, s } = setup
   const config = join(s.dir, 'config.yaml')
   writeFileSync(config, [
     'service: { name: kill9 }',

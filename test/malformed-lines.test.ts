@@ -2,20 +2,17 @@
  * Bad input never stops the agent and never disappears: broken JSON, binary bytes, a 5 MB line
  * and invalid UTF-8 all arrive in Elasticsearch, flagged, between intact neighbours.
  */
-import { appendFileSync, mkdirSync } from 'node:fs'
+import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { esUrl } from './support/elasticsearch'
-import { agentConfig, dropScenario, fileInput, scenario, startAgent, waitForCount } from './support/agent-harness'
+import { agentConfig, fileInput, startAgent, waitForCount, esScenario } from './support/agent-harness'
 
 interface Doc { message?: string; msg?: string; 'log.flags'?: string[]; log?: { flags?: string[] }; 'logwarden.parse_error'?: string; 'logwarden.line_bytes'?: number; 'log.offset'?: number }
 
 t.test('malformed lines arrive flagged', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('malformed')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'malformed')
+  if (!setup) return
+  const { url, s } = setup
   const log = join(s.logs, 'app.log')
   const big = 'B'.repeat(5 * 1024 * 1024)
   appendFileSync(log, Buffer.concat([

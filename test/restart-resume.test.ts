@@ -3,21 +3,16 @@
  * restart: the agent resumes exactly at its checkpoint — the count in Elasticsearch equals the
  * lines written, and the second run sends nothing twice (no 409s at all).
  */
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { esUrl } from './support/elasticsearch'
 import {
-  agentConfig, allMessages, dropScenario, duplicatesIn, expectedMessages, fileInput, scenario, startAgent,
-  waitForCount, writeLines, sleep,
-} from './support/agent-harness'
+  agentConfig, allMessages, duplicatesIn, expectedMessages, fileInput, startAgent,
+  waitForCount, writeLines, sleep, esScenario } from './support/agent-harness'
 
 t.test('restart resumes exactly at the checkpoint', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('restart')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'restart')
+  if (!setup) return
+  const { url, s } = setup
   const a = join(s.logs, 'a.log')
   const b = join(s.logs, 'b.log')
   const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])])

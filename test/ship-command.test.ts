@@ -4,12 +4,12 @@
  * shipping it again creates nothing (same ids, 409 = already there); and a line Elasticsearch
  * refuses ends in the dead letters, with exit 3 and a summary that says where.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { runCli, writeScenarioConfig } from './support/cli-process'
 import { allDocs, dropEs, es, esUrl, refreshAndCount, uniqueName } from './support/elasticsearch'
-import { dropScenario, scenario } from './support/agent-harness'
+import { esScenario } from './support/agent-harness'
 import { sourceField } from './support/source-field'
 import type { DeadLetter } from '../transports/elasticsearch/dead-letter'
 
@@ -55,11 +55,9 @@ t.test('ship the Apache corpus, then ship it again: 10000 documents, none twice'
 })
 
 t.test('a line Elasticsearch refuses goes to the dead letters: exit 3, and the summary says where', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('shipdl')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'shipdl')
+  if (!setup) return
+  const { url, s } = setup
   const config = writeScenarioConfig(s, url, ['paths: ["./unused.log"]'], { top: ['log: { level: warn }'] })
   // The day's index exists already with `n` as a number, so a line with a word there is refused for good.
   const index = s.indexConfig.replace('%{+yyyy.MM.dd}', '2015.05.17')

@@ -10,10 +10,9 @@ import t from 'tap'
 import type { CheckpointData } from '../agent/checkpoint/store'
 import { CHECKPOINT_FILE } from '../agent/checkpoint/store'
 import { closedPort, startCli, writeScenarioConfig, type CliExit, type CliProcess } from './support/cli-process'
-import { es, esUrl } from './support/elasticsearch'
+import { es } from './support/elasticsearch'
 import {
-  allMessages, dropScenario, duplicatesIn, expectedMessages, scenario, sleep, waitForCount, writeLines, type Scenario,
-} from './support/agent-harness'
+  allMessages, duplicatesIn, expectedMessages, scenario, sleep, waitForCount, writeLines, type Scenario, esScenario } from './support/agent-harness'
 
 const SHUTDOWN_TIMEOUT_MS = 2000
 /** Process start-up and exit on a busy 2-core machine, on top of shutdown_timeout. */
@@ -73,11 +72,9 @@ for (const setupOnStart of [false, true]) {
 }
 
 t.test('SIGINT on a healthy run exits 0; the restart sends nothing twice', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('sigint')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'sigint')
+  if (!setup) return
+  const { url, s } = setup
   const log = join(s.logs, 'app.log')
   const cfg = config(s, url, true)
   writeLines(log, 'i', 0, 500)

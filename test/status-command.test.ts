@@ -6,19 +6,16 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { esUrl } from './support/elasticsearch'
-import { agentConfig, dropScenario, fileInput, scenario, sleep, startAgent, waitForCount, writeLines } from './support/agent-harness'
+import { agentConfig, fileInput, sleep, startAgent, waitForCount, writeLines, esScenario } from './support/agent-harness'
 import { runCli } from './support/cli-process'
 import { TelegramApiStandin } from './support/telegram-api'
 
 const CHAT = 1001
 
 t.test('status: files shipped, and a blocked alert kept with what to do', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('status')
-  mkdirSync(s.logs, { recursive: true })
-  t.teardown(() => dropScenario(url, s))
+  const setup = esScenario(t, 'status')
+  if (!setup) return
+  const { url, s } = setup
   const standin = await TelegramApiStandin.start({ chats: [{ id: CHAT, type: 'private', first_name: 'Tester' }] })
   t.teardown(() => standin.close())
   standin.blockBot(CHAT)

@@ -2,13 +2,14 @@
  * Runs the real agent against the real Elasticsearch for end-to-end tests: a config built in
  * code (the YAML loader has its own tests), log writers, and queries that check what arrived.
  */
-import { appendFileSync, mkdtempSync } from 'node:fs'
+import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { AgentConfig, FileInputConfig } from '../../agent/config/types'
 import { Agent } from '../../agent/agent'
-import { allDocs, dropEs, refreshAndCount } from './elasticsearch'
+import type { Test } from 'tap'
+import { allDocs, dropEs, esUrl, refreshAndCount } from './elasticsearch'
 import { createLogger } from '../../agent/logger'
 
 export interface Scenario {
@@ -111,6 +112,20 @@ export async function waitForCount(esUrl: string, index: string, n: number, wait
 
 export async function dropScenario(esUrl: string, s: Scenario): Promise<void> {
   await dropEs(esUrl, `${s.index},${s.template}-deadletter*`, [s.template, `${s.template}-deadletter`]).catch(() => undefined)
+}
+
+/**
+ * The start of a test against the real Elasticsearch: its URL (undefined, and the test skipped,
+ * when there is none), a fresh scenario with its logs directory made, and the scenario's indices
+ * dropped when the test ends.
+ */
+export function esScenario(t: Test, name: string): { url: string; s: Scenario } | undefined {
+  const url = esUrl(t)
+  if (!url) return undefined
+  const s = scenario(name)
+  mkdirSync(s.logs, { recursive: true })
+  t.teardown(() => dropScenario(url, s))
+  return { url, s }
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -10,7 +10,6 @@
  * `includes` / `startsWith`, which is faster than any regex engine.
  */
 import RE2 from 're2'
-import { MEMO_TEXT, TextMemo } from './memo'
 
 /** Texts longer than this are not remembered (see compileRegex). */
 
@@ -203,16 +202,9 @@ export function compileRegex(pattern: string, options: RegexOptions = {}): Regex
   } catch (err) {
     return { regex: undefined, problem: explain((err as Error).message) }
   }
-  // Each call into RE2 converts the text to UTF-8 first; the same texts come back again and
-  // again (paths, user agents), so their answers are kept. Long texts (messages, stack traces)
-  // rarely repeat and would only fill the memo.
-  const memo = new TextMemo<boolean>()
-  const run = (s: string): boolean => {
-    if (s.length > MEMO_TEXT) return re.test(s)
-    let found = memo.get(s)
-    if (found === undefined) memo.set(s, (found = re.test(s)))
-    return found
-  }
+  // Each call into RE2 converts the text to UTF-8 first. Answers per text are remembered one
+  // level up, by the field test (condition.ts), which also covers decoding and the prefilter.
+  const run = (s: string): boolean => re.test(s)
   const found = requiredLiterals(pattern)
   if (found === undefined) return { regex: { test: run, source: pattern, engine: 're2' }, problem: undefined }
   // One pass over the text for all the literals: an alternation of plain literals, which a

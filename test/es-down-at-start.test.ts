@@ -9,17 +9,7 @@ import {
   agentConfig, allMessages, countDocs, duplicatesIn, expectedMessages, fileInput, startAgent,
   waitForCount, writeLines, sleep, esScenario } from './support/agent-harness'
 import type { Agent } from '../agent/agent'
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => resolve(port))
-    })
-    srv.on('error', reject)
-  })
-}
+import { closedPort } from './support/cli-process'
 
 /** A plain TCP forwarder to the real Elasticsearch: "the cluster comes up" = this starts listening. */
 function forward(port: number, target: URL): Promise<Server> {
@@ -44,7 +34,7 @@ t.test('Elasticsearch down at start, then up: nothing lost, nothing twice', asyn
   const setup = esScenario(t, 'esdown')
   if (!setup) return
   const { url, s } = setup
-  const port = await freePort()
+  const port = await closedPort()
   const log = join(s.logs, 'app.log')
   writeLines(log, 'early', 0, 500)
 

@@ -3,8 +3,7 @@
  * signals. Tests that need it run after `npm run build` (what `npm test` does first).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Scenario } from './agent-harness'
 
@@ -57,37 +56,8 @@ export async function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.
   }
 }
 
-/**
- * A loopback port nothing listens on: "Elasticsearch is down". It is taken below the kernel's
- * ephemeral range, because a port from `listen(0)` that was closed again can be handed to the
- * next `listen(0)` — in a parallel test, a fault proxy that forwards to the real Elasticsearch,
- * and then "the cluster is down" is no longer true (that happened once in CI).
- */
-export async function closedPort(): Promise<number> {
-  const low = ephemeralLow()
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * (low - 10_000))
-    if (await isFree(port)) return port
-  }
-  throw new Error(`closedPort: no free port found between 10000 and ${low}`)
-}
-
-function ephemeralLow(): number {
-  try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
-    return low > 11_000 ? low : 32_768
-  } catch {
-    return 32_768 // Linux's default; elsewhere a collision only makes a test fail, never pass
-  }
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer()
-    srv.once('error', () => resolve(false))
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
-  })
-}
+/** A loopback port nothing listens on: "Elasticsearch is down" (see loopback-port.ts for why not listen(0)). */
+export { quietPort as closedPort } from './loopback-port'
 
 export interface ScenarioConfigOptions {
   /** More top-level lines (keys not written here: shutdown_timeout, log, limits, ...). */

@@ -23,6 +23,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { quietPort } from './loopback-port'
 
 export interface StandinChat {
   id: number
@@ -169,11 +170,22 @@ export class TelegramApiStandin {
     this.server = this.createServer()
   }
 
-  /** Starts on 127.0.0.1 (a free port). The token is the only one accepted; others get 401. */
+  /**
+   * Starts on 127.0.0.1, on a port no `listen(0)` can take while the stand-in is offline (see
+   * loopback-port.ts). The token is the only one accepted; others get 401.
+   */
   static async start(options: { token?: string; chats?: StandinChat[] } = {}): Promise<TelegramApiStandin> {
     const standin = new TelegramApiStandin(options.token ?? '123456789:TEST-standin-token_abcdefghijklmnopqrs', options.chats ?? [])
-    await standin.listen(0)
-    return standin
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await standin.listen(await quietPort())
+        return standin
+      } catch (err) {
+        // Another test may ask for the same free port between the check and the listen.
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) throw err
+        standin.server = standin.createServer()
+      }
+    }
   }
 
   /** For telegraf's `apiRoot` option. */

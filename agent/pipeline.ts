@@ -67,7 +67,7 @@ export class Pipeline implements RecordConsumer {
   /** One document object, filled in for each entry: the sink copies what it keeps. */
   private readonly doc: OutDoc = {
     id: '', timestamp: '', body: '', sourceId: '', offset: 0, end: 0,
-    bytes: undefined, bytesLen: 0, tail: undefined, tailStart: 0, tailEnd: 0, raw: undefined, rawBytes: undefined, rawStart: 0, rawEnd: 0,
+    bytes: undefined, bytesLen: 0, tail: undefined, tailStart: 0, tailEnd: 0, tailText: undefined, raw: undefined, rawBytes: undefined, rawStart: 0, rawEnd: 0,
   }
   /** Entries shipped, per flag, for status and tests. */
   readonly counts = { entries: 0, parseErrors: 0, truncated: 0, invalidUtf8: 0 }
@@ -217,6 +217,8 @@ export class Pipeline implements RecordConsumer {
       const w = this.sink.begin(doc.id, timestamp)
       const tail = builder.write(w, entry, rec.offset, added, bytes !== undefined)
       doc.tail = tail ? bytes : undefined
+      // Valid UTF-8 has as many characters as bytes only when it is ASCII.
+      doc.tailText = tail && rec.text.length === (rec.bytesEnd as number) - (rec.bytesStart as number) ? rec.text : undefined
       doc.tailStart = (rec.bytesStart as number) + 1
       doc.tailEnd = rec.bytesEnd
       doc.raw = tail || bytes !== undefined ? undefined : rec.text

@@ -182,3 +182,27 @@ t.test('a line the parser calls plain has nothing the builder must look out for'
     t.equal(head({ ...entry, plain: res.plain }), head(entry), line)
   }
 })
+
+t.test('one builder writes each entry by its own fields, whatever fields the entry before had', async (t) => {
+  // The builder remembers the last entry's field names by position; a fresh builder per entry
+  // is the reference.
+  const constant = { 'service.name': 'billing', 'host.name': 'web-1' }
+  const shared = new DocumentBuilder(constant)
+  const entries: Array<Record<string, FieldValue>> = [
+    { '@timestamp': '2024-01-01T00:00:00.000Z', message: 'a', 'log.level': 'info' },
+    { '@timestamp': '2024-01-01T00:00:00.000Z', message: 'b', 'log.level': 'info' },
+    { '@timestamp': '2024-01-01T00:00:00.000Z', 'service.name': 'not mine', message: 'c' },
+    { '@timestamp': '2024-01-01T00:00:00.000Z', message: 'd', 'log.level': 'info', 'http.response.status_code': 500 },
+    { message: 'e' },
+    { '@timestamp': '2024-01-01T00:00:00.000Z', message: 'f', 'log.level': 'info' },
+    Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`labels.k${i}`, i])),
+    { '@timestamp': '2024-01-01T00:00:00.000Z', message: 'g', 'log.level': 'info' },
+  ]
+  for (const fields of entries) {
+    for (const text of ['{"x":1}', 'plain text']) {
+      const res = text.startsWith('{') ? parseJson(text, { timezone: 'UTC' }) : undefined
+      const entry: Entry = { sourceId: 's', offset: 3, end: 4, text, fields, object: res?.object, plain: res?.plain }
+      t.equal(shared.build(entry, 3), new DocumentBuilder(constant).build(entry, 3), `${JSON.stringify(fields).slice(0, 60)} / ${text}`)
+    }
+  }
+})

@@ -331,3 +331,32 @@ t.test('flat: whether any top-level key is dotted, for the rules\' field lookups
   t.equal(parseJson('{"a":1,"b":2,"service.name":"x"}', ctx).flat, false, 'a dotted key after others')
   t.equal(parseJson('not json', ctx).flat, undefined, 'no object, nothing to say')
 })
+
+t.test('what is said of one line\'s keys is not reused for the next line\'s unless they are the same keys', async (t) => {
+  // The parser remembers the last line's top-level names by position; every kind of difference
+  // from the line before must be seen.
+  const ctx = { timezone: 'UTC' }
+  const said = (line: string): string => {
+    const res = parseJson(line, ctx)
+    return `plain=${String(res.plain)} flat=${String(res.flat)} status=${String(res.fields['http.response.status_code'])}`
+  }
+  const steps: Array<[string, string]> = [
+    ['{"msg":"a","n":1}', 'plain=true flat=true status=undefined'],
+    ['{"msg":"b","n":2}', 'plain=true flat=true status=undefined'],
+    ['{"msg":"c","n":3,"http":{"response":{"status_code":201}},"status":500}', 'plain=false flat=true status=undefined'],
+    ['{"msg":"d","n":4}', 'plain=true flat=true status=undefined'],
+    ['{"msg":"e","n":5,"status":502}', 'plain=true flat=true status=502'],
+    ['{"msg":"f","n.x":6,"status":503}', 'plain=false flat=false status=503'],
+    ['{"msg":"f","n.x":6,"status":503}', 'plain=false flat=false status=503'],
+    ['{"msg":"g","n":7,"status":504}', 'plain=true flat=true status=504'],
+    ['{"msg":"h"}', 'plain=true flat=true status=undefined'],
+    ['{"msg":"i","n":8,"http.response.status_code":200,"status":505}', 'plain=false flat=false status=undefined'],
+    ['{"msg":"j","n":8,"http.response.status_code":200,"status":505}', 'plain=false flat=false status=undefined'],
+    ['{"msg":"k","n":9,"status":506}', 'plain=true flat=true status=506'],
+  ]
+  for (const [line, expected] of steps) t.equal(said(line), expected, line)
+  const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i]))
+  t.equal(said(JSON.stringify(many)), 'plain=true flat=true status=undefined', 'more names than are remembered')
+  t.equal(said(JSON.stringify({ ...many, 'a.b': 1 })), 'plain=false flat=false status=undefined', 'more names, one dotted')
+  t.equal(said(JSON.stringify({ ...many, http: {} })), 'plain=false flat=true status=undefined', 'more names, one an ECS root')
+})

@@ -46,22 +46,50 @@ type Probe = Record<string, unknown> | undefined
 /** Whether the object mayHold last looked at has a dotted key at its top level. */
 let dotted = false
 
+/** Top-level names mayHold remembers by position (see below). */
+const KEY_SLOTS = 32
+/** The last object's top-level names, by position, and how many it had (-1: none remembered). */
+const lastKeys: Array<string | undefined> = new Array(KEY_SLOTS).fill(undefined)
+let lastCount = -1
+let lastMay = false
+let lastDotted = false
+
 /**
  * Whether the object may already hold a derived path: only if one of its keys is a derived
  * path's first name (`http`, `message`) or is dotted (`"log.level"`). One pass over the keys
  * instead of probing every derived path, which most lines would pass anyway. The same pass
  * tells whether any key is dotted (see ParseResult.flat).
+ *
+ * Lines of one logger have the same keys in the same order, and property names are unique
+ * strings: when every name is the one at the same position in the last object (a pointer
+ * compare), so is the answer, and no name is looked up.
  */
 function mayHold(o: Record<string, unknown>): boolean {
+  let i = 0
+  for (const key in o) {
+    if (i >= KEY_SLOTS || lastKeys[i] !== key) return mayHoldLooked(o)
+    i++
+  }
+  if (i !== lastCount) return mayHoldLooked(o)
+  // A dotted name makes the answer true and is remembered with it.
+  dotted = lastDotted
+  return lastMay
+}
+
+function mayHoldLooked(o: Record<string, unknown>): boolean {
   let may = false
+  let count = 0
   dotted = false
   for (const key in o) {
-    if (key.indexOf('.') !== -1) {
-      dotted = true
-      return true
-    }
-    if (!may && ROOTS.has(key)) may = true
+    if (count < KEY_SLOTS) lastKeys[count] = key
+    count++
+    if (key.indexOf('.') !== -1) dotted = true
+    else if (!may && ROOTS.has(key)) may = true
   }
+  if (dotted) may = true
+  lastCount = count <= KEY_SLOTS ? count : -1
+  lastMay = may
+  lastDotted = dotted
   return may
 }
 

@@ -27,6 +27,12 @@ export interface OutDoc {
   tailStart?: number
   tailEnd?: number
   /**
+   * With `tail`: the record's text when it is ASCII, so that its characters are its bytes. The
+   * sink then writes the tail from the string, which copies natively and allocates nothing; on
+   * Node 20, Buffer#copy of part of a buffer makes a typed-array view per call.
+   */
+  tailText?: string
+  /**
    * The original record text, kept for the dead letters. Or its bytes, `rawBytes[rawStart,
    * rawEnd)` (read only during `push`). With a tail and neither, it is `{` followed by the tail.
    */
@@ -98,6 +104,10 @@ const DOTTED = 2
 const EMPTY = 4
 /** The object has a member named as an ECS field's root (`http`, `log`, `message`): derived paths may meet it. */
 const ROOTED = 8
+/** The parser found no dotted key and no ECS root name at the object's top level (Entry.plain). */
+const PLAIN = 16
+/** Field names `members` remembers by position (see keyAt): more than any parser derives. */
+const KEY_SLOTS = 32
 
 /** The first names of ECS fields: derived fields start with one of them. */
 export const FIELD_ROOTS: ReadonlySet<string> = new Set([...ECS_OBJECT_ROOTS, '@timestamp', 'message', 'tags', 'labels'])
@@ -187,11 +197,21 @@ export class DocumentBuilder {
   private readonly pairs: Buffer
   /** Per field name: what to write, or null for a constant field's name (the constant wins). */
   private readonly known = new Map<string, KeyInfo | null>()
+  /**
+   * The field names of the last entry, by position, and what `known` said of them. A parser
+   * derives the same fields in the same order line after line, so comparing names (the same
+   * string objects, a pointer compare) usually answers without a lookup.
+   */
+  private readonly slotKeys: Array<string | undefined> = new Array(KEY_SLOTS).fill(undefined)
+  private readonly slotInfos: Array<KeyInfo | null> = new Array(KEY_SLOTS).fill(null)
+  /** Every constant field's first name is an ECS root name, which a plain object has none of. */
+  private readonly rootsAreEcs: boolean
 
   constructor(private readonly constant: Record<string, FieldValue>) {
     this.keys = Object.keys(constant)
     this.roots = this.keys.map((k) => keyInfo(k).root)
     this.values = this.keys.map((k) => constant[k] as FieldValue)
+    this.rootsAreEcs = this.roots.every((r) => FIELD_ROOTS.has(r))
     const w = new JsonWriter(256)
     for (let i = 0; i < this.keys.length; i++) {
       if (i > 0) w.comma()
@@ -227,7 +247,7 @@ export class DocumentBuilder {
     let text = entry.text
     if (tail && text.charCodeAt(0) === 123 /* { */ && text.indexOf('\n') === -1) {
       // The parser already looked at every key: a plain object has no dotted key, no ECS root.
-      const shape = entry.plain === true ? emptiness(original) : shapeOf(original)
+      const shape = entry.plain === true ? emptiness(original) | PLAIN : shapeOf(original)
       if ((shape & (CLASH | EMPTY)) === 0) {
         w.byte(123)
         if (this.members(w, original, entry.fields, offset, perEntry, shape)) w.comma()
@@ -270,7 +290,7 @@ export class DocumentBuilder {
     // field's root; without either (most lines), the fields with ECS roots need no check.
     const check = (shape & (DOTTED | ROOTED)) !== 0
     let any = false
-    if (!dotted && this.constantsFree(original)) {
+    if (!dotted && (((shape & PLAIN) !== 0 && this.rootsAreEcs) || this.constantsFree(original))) {
       if (this.pairs.length > 0) {
         w.bytes(this.pairs)
         any = true
@@ -302,8 +322,18 @@ export class DocumentBuilder {
         any = true
       }
     }
+    let slot = 0
     for (const key in fields) {
-      const info = this.keyOf(key)
+      let info: KeyInfo | null
+      if (slot < KEY_SLOTS && this.slotKeys[slot] === key) info = this.slotInfos[slot] ?? null
+      else {
+        info = this.keyOf(key)
+        if (slot < KEY_SLOTS) {
+          this.slotKeys[slot] = key
+          this.slotInfos[slot] = info
+        }
+      }
+      slot++
       if (info === null || (perEntry !== undefined && key in perEntry) || key === 'log.offset') continue
       if ((check || !info.ecs) && !free(original, key, info.root, dotted)) continue
       if (any) w.comma()

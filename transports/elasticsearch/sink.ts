@@ -406,7 +406,17 @@ export class ElasticsearchSink {
     let rawBytes = 0
     if (tail !== undefined) {
       rawStart = at
-      at += tail.copy(buf, at, doc.tailStart, doc.tailEnd)
+      const text = doc.tailText
+      if (text !== undefined) {
+        // The whole text, its brace over the byte before the tail (a comma or the document's
+        // own brace), which is put back.
+        const before = buf[at - 1]!
+        buf.write(text, at - 1, 'latin1')
+        buf[at - 1] = before
+        at += tailLen
+      } else {
+        at += tail.copy(buf, at, doc.tailStart, doc.tailEnd)
+      }
       rawStop = at
     }
     if (tail === undefined || doc.raw !== undefined || doc.rawBytes !== undefined) {

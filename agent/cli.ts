@@ -5,6 +5,7 @@ import { loadConfig } from './config/load'
 import { shipConfig } from './config/ship-config'
 import type { AgentConfig, FileInputConfig, InputFormat } from './config/types'
 import { LwError } from './errors'
+import { tuneHeap } from './heap'
 import { createLogger } from './logger'
 import { shipFiles } from './ship'
 import { formatStatus, readStatus } from './status'
@@ -41,6 +42,7 @@ function load(file: string): AgentConfig {
 }
 
 async function run(opts: { config: string }): Promise<void> {
+  tuneHeap()
   const cfg = load(opts.config)
   const log = createLogger(cfg.log.level)
   const agent = new Agent(cfg, log)
@@ -107,6 +109,7 @@ interface ShipFlags {
 }
 
 async function ship(files: string[], flags: ShipFlags): Promise<void> {
+  tuneHeap()
   let cfg: AgentConfig
   try {
     cfg = shipConfig(flags.config, { es: flags.es, index: flags.index })

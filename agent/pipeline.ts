@@ -5,14 +5,17 @@ import type { HarvestedSource, RecordConsumer } from './inputs/file/harvester'
 import type { Logger } from './logger'
 import { detectFormat } from './parsers/detect'
 import { parserFor } from './parsers/index'
-import { DocumentBuilder, documentId, type OutDoc } from '../transports/elasticsearch/document'
+import { DocumentBuilder, sourceHash, type OutDoc } from '../transports/elasticsearch/document'
 import type { JsonWriter } from '../transports/elasticsearch/json-writer'
 import type { AckedDoc } from '../transports/elasticsearch/sink'
 
 /** What the pipeline needs of the Elasticsearch sink: a bounded buffer it can wait on. */
 export interface DocSink {
-  /** Starts a document: returns the writer to write its JSON with (in place, in the sink's buffer). */
-  begin(id: string, timestamp: string): JsonWriter
+  /**
+   * Starts a document: returns the writer to write its JSON with (in place, in the sink's buffer).
+   * The `_id` is documentId(source, offset): `id` is the source's hash (sourceHash).
+   */
+  begin(id: string, timestamp: string, offset: number): JsonWriter
   /** Ends the document begun: its tail, raw text and position from `doc`, which the caller reuses afterwards. */
   finish(doc: OutDoc): void
   readonly pendingBytes: number
@@ -48,6 +51,8 @@ interface SourceState {
   constant: Record<string, FieldValue>
   /** The path the builder was made for (a renamed file gets a new one). */
   builtFor: string
+  /** sourceHash(sourceId): the first part of every document `_id` of the source. */
+  idHead: string
 }
 
 /** How many records of a file `format: auto` looks at before choosing a parser. */
@@ -86,6 +91,7 @@ export class Pipeline implements RecordConsumer {
       builder: undefined,
       constant: {},
       builtFor: '',
+      idHead: sourceHash(source.sourceId),
     })
   }
 
@@ -206,7 +212,6 @@ export class Pipeline implements RecordConsumer {
         fields: res.fields, object: res.object, flat: res.flat, plain: res.plain, flags, source: constant,
       }
       const doc = this.doc
-      doc.id = documentId(source.sourceId, rec.offset)
       doc.timestamp = timestamp
       doc.sourceId = source.sourceId
       doc.offset = rec.offset
@@ -214,7 +219,7 @@ export class Pipeline implements RecordConsumer {
       const bytes = rec.bytes
       // Written in place, in the sink's buffer. The common JSON line: a head of derived fields,
       // then (finish appends it) the line's own bytes after its brace.
-      const w = this.sink.begin(doc.id, timestamp)
+      const w = this.sink.begin(state.idHead, timestamp, rec.offset)
       const tail = builder.write(w, entry, rec.offset, added, bytes !== undefined)
       doc.tail = tail ? bytes : undefined
       // Valid UTF-8 has as many characters as bytes only when it is ASCII.

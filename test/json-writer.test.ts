@@ -1,5 +1,5 @@
 import t from 'tap'
-import { JsonWriter } from '../transports/elasticsearch/json-writer'
+import { JsonWriter, writeBase36 } from '../transports/elasticsearch/json-writer'
 
 /** The bytes a JSON.stringify of `v` would make, which is what the writer must produce. */
 function expected(v: unknown): string {
@@ -58,4 +58,12 @@ t.test('pieces add up to one document', async (t) => {
     w.byte(125)
   }, 4)
   t.same(JSON.parse(doc), { a: 'é', b: 5 })
+})
+
+t.test('base 36 comes out as Number#toString(36) writes it, up to the largest safe integer', async (t) => {
+  const values = [0, 1, 35, 36, 37, 1295, 1296, 46655, 46656, 2 ** 31, 2 ** 32 + 5, 36 ** 9, 36 ** 10 - 1, 36 ** 10, Number.MAX_SAFE_INTEGER]
+  for (let i = 0; i < 2000; i++) values.push(Math.floor(Math.random() * 2 ** (1 + (i % 53))))
+  const buf = Buffer.alloc(32)
+  const wrong = values.filter((v) => buf.toString('latin1', 3, writeBase36(buf, 3, v)) !== v.toString(36))
+  t.same(wrong, [], `${values.length} values`)
 })

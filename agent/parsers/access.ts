@@ -5,7 +5,7 @@
  */
 
 import { isIP } from 'node:net'
-import type { FieldValue, ParseContext, ParseResult } from '../entry'
+import { newFields, type FieldValue, type ParseContext, type ParseResult } from '../entry'
 import { isMethod, setUrlFields } from './fields'
 import { formatIso, parseClfTime } from './time'
 
@@ -86,7 +86,7 @@ export function parseAccess(text: string, _ctx: ParseContext): ParseResult {
       error: `LW_PARSE_ACCESS: [${time}] is not an access-log time (dd/Mon/yyyy:HH:MM:SS +zone); if this is a Python or Django log, set \`format: python\` for this input`,
     }
   }
-  const fields: Record<string, FieldValue> = {}
+  const fields = newFields()
   if (time !== lastTime) {
     lastTime = time
     lastTimestamp = formatIso(parseClfTime(time))

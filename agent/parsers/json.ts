@@ -9,7 +9,7 @@
  */
 
 import { isIP } from 'node:net'
-import type { FieldValue, ParseContext, ParseResult } from '../entry'
+import { newFields, type FieldValue, type ParseContext, type ParseResult } from '../entry'
 import { compilePath, isMethod, isRecord, normalizeLevel, PathProbe, probeTaken, setUrlFields, statusCode } from './fields'
 import { stackHeadOf } from './plain'
 import { exceptionOf } from './python'
@@ -320,7 +320,7 @@ export function parseJson(text: string, ctx: ParseContext): ParseResult {
       error: `LW_PARSE_JSON: the line is JSON but ${describe(value)}, not an object; only JSON objects can be shipped as documents (set \`format: plain\` to ship such lines as text)`,
     }
   }
-  const fields: Record<string, FieldValue> = {}
+  const fields = newFields()
   const may = mayHold(value)
   const p = may ? value : undefined
   setTimestamp(fields, value, p, ctx.timezone)

@@ -5,7 +5,7 @@
  */
 
 import { isIP } from 'node:net'
-import type { FieldValue, ParseContext, ParseResult } from '../entry'
+import { newFields, type FieldValue, type ParseContext, type ParseResult } from '../entry'
 import { normalizeLevel, setUrlFields } from './fields'
 import { formatIso, parseIsoLike } from './time'
 
@@ -178,7 +178,7 @@ function setError(fields: Record<string, FieldValue>, traceback: string, excepti
 
 /** Parses one Python logging record (its first line, plus any joined traceback lines). */
 export function parsePython(text: string, ctx: ParseContext): ParseResult {
-  const fields: Record<string, FieldValue> = {}
+  const fields = newFields()
   if (text.startsWith(TRACEBACK)) {
     // An uncaught exception printed to stderr: a traceback with no logging line before it.
     // Its message is the exception, as Python prints it last.

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import type { ElasticsearchConfig } from '../../agent/config/types'
 import { buildDocument, documentId } from '../../transports/elasticsearch/document'
-import type { OutDoc, SinkEvents, SinkStatus } from '../../transports/elasticsearch/sink'
+import type { AckedDoc, OutDoc, SinkEvents, SinkStatus } from '../../transports/elasticsearch/sink'
 
 /**
  * ES_URL, or undefined after marking the test: in CI a missing ES_URL is a failure (the
@@ -118,8 +118,12 @@ export class AckRecorder implements SinkEvents {
   readonly counts = new Map<string, number>()
   readonly statuses: SinkStatus[] = []
 
-  onAck = (docs: OutDoc[]): void => {
-    for (const d of docs) this.counts.set(d.id, (this.counts.get(d.id) ?? 0) + 1)
+  /** Counted by document `_id` (acks carry the source and offset it is made of). */
+  onAck = (docs: readonly AckedDoc[]): void => {
+    for (const d of docs) {
+      const id = documentId(d.sourceId, d.offset)
+      this.counts.set(id, (this.counts.get(id) ?? 0) + 1)
+    }
   }
 
   onStatus = (s: SinkStatus): void => {

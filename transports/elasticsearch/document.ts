@@ -417,7 +417,8 @@ function withOffset(offset: number | undefined, perEntry: Record<string, FieldVa
 const SOURCE_HASH_LIMIT = 10_000
 const sourceHashes = new Map<string, string>()
 
-function sourceHash(sourceId: string): string {
+/** The part of a document `_id` that names the source: documentId is it, `-`, and the offset in base 36. */
+export function sourceHash(sourceId: string): string {
   let hash = sourceHashes.get(sourceId)
   if (hash === undefined) {
     if (sourceHashes.size >= SOURCE_HASH_LIMIT) sourceHashes.clear()

@@ -78,6 +78,20 @@ export function writeInteger(buf: Buffer, at: number, v: number): number {
   return at
 }
 
+const BASE36 = [...'0123456789abcdefghijklmnopqrstuvwxyz'].map((c) => c.charCodeAt(0))
+
+/** Writes a non-negative safe integer in base 36 as Number#toString(36) does (room for 11 bytes); returns the end. */
+export function writeBase36(buf: Buffer, at: number, v: number): number {
+  let digits = 1
+  for (let p = 36; p <= v; p *= 36) digits++
+  at += digits
+  for (let i = 1; i <= digits; i++) {
+    buf[at - i] = BASE36[v % 36]!
+    v = Math.floor(v / 36)
+  }
+  return at
+}
+
 export class JsonWriter {
   buf: Buffer
   /** Bytes written so far: the output is `buf[0, at)`. */

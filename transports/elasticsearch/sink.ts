@@ -25,7 +25,7 @@ import { classifyBulkResponse, type ItemResult } from './bulk-response'
 import { createClient } from './client'
 import { DeadLetterFile, deadLetterBulk, deadLetterOf, type DeadLetter, type RefusedDoc } from './dead-letter'
 import type { OutDoc } from './document'
-import { JsonWriter, stringBytesMax, writeString } from './json-writer'
+import { JsonWriter, stringBytesMax, writeBase36, writeString } from './json-writer'
 import { checkIndexConfig, compileIndexName, type IndexNamer } from './index-name'
 
 export type { OutDoc } from './document'
@@ -37,7 +37,7 @@ export interface SinkStatus {
 }
 
 /** What an acknowledgement says of a document. */
-export type AckedDoc = Pick<OutDoc, 'id' | 'sourceId' | 'offset' | 'end'>
+export type AckedDoc = Pick<OutDoc, 'sourceId' | 'offset' | 'end'>
 
 export interface SinkEvents {
   /** These documents are durable: created, already there (409), or dead-lettered and fsynced. Called once per document. */
@@ -80,7 +80,6 @@ export interface SinkStats {
  * counted exactly: the strings die young, and memory is bounded by `limits.memory_buffer`.
  */
 interface Item {
-  id: string
   sourceId: string
   offset: number
   end: number
@@ -111,14 +110,14 @@ interface Batch {
 }
 
 function newItem(): Item {
-  return { id: '', sourceId: '', offset: 0, end: 0, index: '', buf: EMPTY, start: 0, stop: 0, raw: undefined, rawStart: 0, rawStop: 0, cost: 0, gen: 0 }
+  return { sourceId: '', offset: 0, end: 0, index: '', buf: EMPTY, start: 0, stop: 0, raw: undefined, rawStart: 0, rawStop: 0, cost: 0, gen: 0 }
 }
 
 const EMPTY = Buffer.alloc(0)
 /** Spare items kept at most: enough for a full memory buffer of small documents. */
 const MAX_SPARE = 65_536
 
-/** Heap allowance per queued document (the Item object and its id string). */
+/** Heap allowance per queued document (the Item object). */
 const ITEM_OVERHEAD = 160
 
 /** Bytes a string may take in UTF-8, at most. */
@@ -320,8 +319,11 @@ export class ElasticsearchSink {
    * Starts a document: writes its action line into the arena and returns the writer positioned
    * for the document's JSON, which is then written in place (no copy of it is made). Write the
    * document, then call finish(doc); nothing else goes to the sink in between.
+   *
+   * With an `offset`, the `_id` is documentId's: `id` (the source's hash), `-`, and the offset in
+   * base 36, written as bytes without making the string.
    */
-  begin(id: string, timestamp: string): JsonWriter {
+  begin(id: string, timestamp: string, offset = -1): JsonWriter {
     this.producerIdle = false
     if (this.closing) {
       // A caller bug, not a runtime condition: there is no LW_ code for it.
@@ -332,7 +334,7 @@ export class ElasticsearchSink {
       this.lastIndex = index
       this.lastPrefix = Buffer.from('{"create":{"_index":' + JSON.stringify(index) + ',"_id":', 'utf8')
     }
-    const need = this.lastPrefix.length + stringBytesMax(id) + 3 + HEAD_ROOM
+    const need = this.lastPrefix.length + stringBytesMax(id) + 12 + 3 + HEAD_ROOM
     if (this.arenaAt + need > this.arena.length) {
       // A batch that took the whole arena was cut by the arena, not by the batch limits: the
       // arenas are too small for these documents.
@@ -344,6 +346,11 @@ export class ElasticsearchSink {
     const start = this.arenaAt
     let at = start + this.lastPrefix.copy(buf, start)
     at = writeString(buf, at, id)
+    if (offset >= 0) {
+      buf[at - 1] = 45 // - over the closing quote
+      at = writeBase36(buf, at, offset)
+      buf[at++] = 34
+    }
     buf[at++] = 125 // }
     buf[at++] = 125
     buf[at++] = 10
@@ -438,7 +445,6 @@ export class ElasticsearchSink {
     const bytesUsed = at - start
 
     const item = this.spare.pop() ?? newItem()
-    item.id = doc.id
     item.sourceId = doc.sourceId
     item.offset = doc.offset
     item.end = doc.end
@@ -807,8 +813,10 @@ export class ElasticsearchSink {
 function refusedDocOf(item: Item): RefusedDoc {
   // The action line is JSON, which never holds a raw newline: the document starts after the first.
   const body = item.buf.indexOf(10, item.start) + 1
+  // Items do not keep their `_id` (a string per line); the action line has it.
+  const action = JSON.parse(item.buf.toString('utf8', item.start, body - 1)) as { create: { _id: string } }
   return {
-    id: item.id, sourceId: item.sourceId, offset: item.offset,
+    id: action.create._id, sourceId: item.sourceId, offset: item.offset,
     body: item.buf.toString('utf8', body, item.stop - 1),
     raw: item.raw === undefined ? '{' + item.buf.toString('utf8', item.rawStart, item.rawStop) : item.raw.toString('utf8', item.rawStart, item.rawStop),
   }

@@ -30,6 +30,7 @@ t.test('each fixture is detected as its format', async (t) => {
     ['basic-config.log', 'python'],
     ['gunicorn.log', 'python'],
     ['uvicorn.log', 'python'],
+    ['celery.log', 'python'],
     ['node-stack.log', 'plain'],
     ['java-stack.log', 'plain'],
   ]

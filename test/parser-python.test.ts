@@ -1,5 +1,5 @@
 /**
- * The Python logging parser: Django, the logging default, basicConfig, gunicorn and uvicorn
+ * The Python logging parser: Django, the logging default, basicConfig, gunicorn, uvicorn and Celery
  * lines, with tracebacks (chained ones too) joined to them as framing would.
  */
 import { readFileSync } from 'node:fs'
@@ -146,6 +146,34 @@ t.test('uvicorn', async (t) => {
   t.same(fieldsOf(warning!), { 'log.level': 'warn', message: 'Invalid HTTP request received.' })
   t.equal(fieldsOf(ipv6!)['client.ip'], '::1')
   t.equal(fieldsOf(ipv6!)['client.port'], 60514)
+})
+
+t.test('Celery worker: process, task name and id, the traceback of a failed task', async (t) => {
+  const all = records('celery.log')
+  t.equal(all.length, 6)
+  t.same(fieldsOf(all[0]!, MOSCOW), {
+    '@timestamp': '2024-05-21T07:15:30.001Z',
+    'log.level': 'info',
+    'process.name': 'MainProcess',
+    message: 'Connected to redis://redis:6379/0',
+  }, 'Celery writes local time without a zone: the input zone applies')
+  t.same(fieldsOf(all[3]!), {
+    '@timestamp': '2024-05-21T10:15:42.050Z',
+    'log.level': 'warn',
+    'process.name': 'ForkPoolWorker-3',
+    'celery.task.name': 'billing.tasks.charge_card',
+    'celery.task.id': '8d2b6a1e-5f0c-4a5e-9c1e-2f6d1a0b7c33',
+    message: 'card declined once, retrying',
+  }, "a task's own message: worker_task_log_format's prefix becomes fields")
+  const failed = fieldsOf(all[4]!)
+  t.equal(failed['log.level'], 'error')
+  t.equal(failed['message'], "Task billing.tasks.charge_card[8d2b6a1e-5f0c-4a5e-9c1e-2f6d1a0b7c33] raised unexpected: ConnectionError('Connection refused')",
+    "Celery's own record about a task keeps its wording (the rules look for it)")
+  t.equal(failed['error.type'], 'ConnectionError')
+  t.equal(failed['error.message'], 'Connection refused')
+  t.match(failed['error.stack_trace'], /^Traceback \(most recent call last\):\n {2}File "\/usr\/local\/lib\/python3.11\/site-packages\/celery\/app\/trace.py"/)
+  t.equal(fieldsOf(all[5]!)['message'], 'Task reports.tasks.build_report[2b7f5c0e-0d7b-4a8f-9d0b-3c1e2f4a5b6c] succeeded in 0.4120s: None')
+  t.equal(parsePython('[2024-05-21 10:15:30,001: NOTICE/MainProcess] x', UTC).error !== undefined, true, 'an unknown level is not Celery')
 })
 
 t.test('a multiline message without a traceback is all message', async (t) => {

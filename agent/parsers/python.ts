@@ -1,6 +1,6 @@
 /**
  * Python `logging` text output: the first line of a record is matched against the formats people
- * actually ship (Django's, the logging default, basicConfig's, gunicorn's, uvicorn's); the lines
+ * actually ship (Django's, the logging default, basicConfig's, gunicorn's, uvicorn's, Celery's); the lines
  * after it, when framing joined a traceback to it, become `error.*`.
  */
 
@@ -30,6 +30,13 @@ const LEVEL_TIME = new RegExp(`^${LEVEL} ${ASCTIME} ?(.*)`)
 const MODULE_PROCESS_THREAD = /^(\w+) (\d+) (\d+) ?(.*)/
 /** basicConfig's default: `%(levelname)s:%(name)s:%(message)s`. */
 const BASIC = new RegExp(`^${LEVEL}:([^\\s:][^:\\n]*):(.*)`)
+/**
+ * Celery's worker log: `[%(asctime)s: %(levelname)s/%(processName)s] %(message)s`
+ * (worker_log_format), `ForkPoolWorker-3` or `MainProcess` as the process.
+ */
+const CELERY = new RegExp(`^\\[${ASCTIME}: ${LEVEL}/([^\\]\\n]+)\\] ?(.*)`)
+/** worker_task_log_format puts `%(task_name)s[%(task_id)s]: ` before a task's own messages. */
+const CELERY_TASK = /^([A-Za-z_][\w.]*)\[([0-9A-Za-z-]+)\]: (.*)/
 /** uvicorn's `%(levelprefix)s %(message)s`: the level, a colon, padding to column 10. */
 const UVICORN = new RegExp(`^${LEVEL}: +(.*)`)
 /** uvicorn's access message: `127.0.0.1:52345 - "GET /x HTTP/1.1" 500 Internal Server Error`. */
@@ -129,6 +136,17 @@ function parseHeader(text: string, fields: Record<string, FieldValue>, zone: str
       if (m[4] !== undefined) fields['log.origin.file.line'] = Number(m[4])
       return m[5]!
     }
+    if ((m = CELERY.exec(text)) !== null) {
+      setTime(fields, m[1]!, zone)
+      setLevel(fields, m[2]!)
+      fields['process.name'] = m[3]!
+      const message = m[4]!
+      const task = CELERY_TASK.exec(message)
+      if (task === null) return message
+      fields['celery.task.name'] = task[1]!
+      fields['celery.task.id'] = task[2]!
+      return task[3]!
+    }
     return undefined
   }
   if (first >= 48 && first <= 57) { // a digit: the time comes first
@@ -193,7 +211,7 @@ export function parsePython(text: string, ctx: ParseContext): ParseResult {
   if (headerMessage === undefined) {
     return {
       fields: { message: text },
-      error: 'LW_PARSE_PYTHON: the line matches no known Python logging format (Django, logging default, basicConfig, gunicorn, uvicorn); set `format: plain` for this input if its lines are not Python logging output',
+      error: 'LW_PARSE_PYTHON: the line matches no known Python logging format (Django, logging default, basicConfig, gunicorn, uvicorn, Celery); set `format: plain` for this input if its lines are not Python logging output',
     }
   }
   const firstEnd = text.indexOf('\n')

@@ -86,7 +86,7 @@ t.test('every bundled format ships; nothing is refused over an ECS field; traceb
   t.teardown(() => dropScenario(url, s))
   const ecs = documentTemplate(agentConfig(s, url, []).elasticsearch).template?.mappings?.properties ?? {}
   const files = shipments()
-  t.equal(files.length, 3 + 16, 'three examples and sixteen fixtures')
+  t.equal(files.length, 3 + 17, 'three examples and seventeen fixtures')
 
   let created = 0
   for (const [n, { file, input }] of files.entries()) {

@@ -57,6 +57,19 @@ t.test('copytruncate: the file is copied aside and truncated in place', (t) => r
   return [...expectedMessages('before', 0, 1000), ...expectedMessages('after', 0, 600)]
 }))
 
+t.test('copytruncate while the agent is behind: what it had not read yet comes from the copy', (t) => run(t, 'copytruncate-behind', async ({ log, url, index }) => {
+  writeLines(log, 'early', 0, 100)
+  await waitForCount(url, index, 100)
+  // 20,000 lines at once, copied and truncated a moment later: the agent cannot have read them
+  // all, and those it had not read are only in the copy (logrotate names it outside the glob).
+  writeLines(log, 'burst', 0, 20_000)
+  copyFileSync(log, log.replace('app.log', 'app.log.1'))
+  truncateSync(log, 0)
+  await sleep(300)
+  writeLines(log, 'after', 0, 300)
+  return [...expectedMessages('early', 0, 100), ...expectedMessages('burst', 0, 20_000), ...expectedMessages('after', 0, 300)]
+}))
+
 t.test('truncation in place, rewritten with the same first line: new lines get new ids, not 409s', (t) => run(t, 'truncate', async ({ log, url, index }) => {
   writeLines(log, 'line', 0, 500, false)
   await waitForCount(url, index, 500)

@@ -1,11 +1,12 @@
-import { open, stat, type FileHandle } from 'node:fs/promises'
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import type { FileInputConfig } from '../../config/types'
 import type { RawRecord } from '../../entry'
 import { LineSplitter } from '../../framing/lines'
 import { Multiline } from '../../framing/multiline'
 import type { Logger } from '../../logger'
 import { AckTracker } from './ack-tracker'
-import { sourceIdOf, type FileIdentity } from './identity'
+import { headHash, headOf, sourceIdOf, type FileIdentity } from './identity'
 import type { Semaphore } from './semaphore'
 
 /** Where a harvester's records go: the pipeline (parse, rules, documents). */
@@ -65,6 +66,10 @@ const CHUNK = 64 * 1024
 const IDLE_CHECK_MS = 1000
 /** A file renamed or deleted under us is read until it has been quiet this long (apps reopen their log promptly). */
 const MOVED_GRACE_MS = 5000
+/** What follows `app.log` in the name of a copy logrotate makes: `.1`, `-20240521`, `.2024-05-21`. */
+const COPY_SUFFIX = /^[.\-_][\w.\-]*$/
+/** A compressed copy cannot be read on from an offset. */
+const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip|Z)$/
 
 /**
  * Reads one file from an offset to its end and keeps following it (Filebeat calls this a
@@ -323,6 +328,8 @@ export class Harvester implements HarvestedSource {
    * at offset 0 under a new generation.
    */
   private async restartTruncated(size: number): Promise<void> {
+    await this.readFromCopy()
+    if (this.stopped) return
     this.finish([])
     this.opts.log.info({ path: this.path, size, position: this.readPos }, 'file was truncated; reading it again from the start')
     while (this.tracker.outstanding > 0 && !this.stopped) await this.waitForChange(50)
@@ -339,6 +346,73 @@ export class Harvester implements HarvestedSource {
     this.splitter = new LineSplitter(0, this.input.max_line_bytes)
     this.multiline = this.input.multiline ? new Multiline(this.input.multiline) : undefined
     this.opts.consumer.attach(this)
+  }
+
+  /**
+   * copytruncate: logrotate copied the file aside, then emptied it. Lines the harvester had not
+   * read yet are gone from the file, but they are in the copy, if there is one to be found: a
+   * file beside it named after it (`app.log.1`, `app.log-20240521`), not compressed, another
+   * inode, longer than what was read, and starting with this file's first line. Its bytes from
+   * the read position on are read as this file's, under the same source id, so they get the
+   * document ids they would have had. Lines written between the copy and the truncation are in
+   * neither file; nothing can bring those back.
+   */
+  private async readFromCopy(): Promise<void> {
+    const { log, consumer } = this.opts
+    // Reading ahead for the rules: shipping resumes where it stopped, in the copy.
+    if (!this.shipping) this.stopReadAhead()
+    const copy = await this.findCopy()
+    if (copy === undefined) return
+    const from = this.readPos
+    const fh = await open(copy.path, 'r')
+    const buf = Buffer.allocUnsafe(CHUNK)
+    const out: RawRecord[] = []
+    try {
+      while (this.readPos < copy.size && !this.stopped) {
+        if (!consumer.hasRoom()) await consumer.room()
+        const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, copy.size - this.readPos), this.readPos)
+        if (bytesRead === 0) break
+        this.readPos += bytesRead
+        this.splitter.push(buf.subarray(0, bytesRead), out)
+        this.emit(out)
+      }
+    } finally {
+      await fh.close().catch(() => undefined)
+    }
+    log.info({ path: this.path, copy: copy.path, from, to: this.readPos },
+      'the file was copied aside and truncated (copytruncate); what had not been read yet was read from the copy')
+  }
+
+  /** The copy of this file that copytruncate left, with more than was read; the newest if several qualify. */
+  private async findCopy(): Promise<{ path: string; size: number } | undefined> {
+    const dir = dirname(this.path)
+    const base = basename(this.path)
+    let names: string[]
+    try {
+      names = await readdir(dir)
+    } catch {
+      return undefined
+    }
+    let best: { path: string; size: number; mtimeMs: number } | undefined
+    for (const name of names) {
+      if (name === base || !name.startsWith(base) || !COPY_SUFFIX.test(name.slice(base.length)) || COMPRESSED.test(name)) continue
+      const path = join(dir, name)
+      try {
+        const st = await stat(path)
+        if (!st.isFile() || st.size <= this.readPos || (st.ino === this.identity.ino && st.dev === this.identity.dev)) continue
+        if (best !== undefined && st.mtimeMs <= best.mtimeMs) continue
+        const fh = await open(path, 'r')
+        try {
+          const head = await headOf(fh)
+          if (head !== null && headHash(head) === this.identity.head) best = { path, size: st.size, mtimeMs: st.mtimeMs }
+        } finally {
+          await fh.close().catch(() => undefined)
+        }
+      } catch {
+        // Gone or unreadable meanwhile: not the copy we can use.
+      }
+    }
+    return best
   }
 
   private waitForChange(ms: number): Promise<void> {

@@ -10,6 +10,8 @@ export interface FileIdentity {
   id: string
   dev: number
   ino: number
+  /** A hash of the head alone (no inode): recognises a copy of the file (copytruncate). */
+  head: string
 }
 
 /**
@@ -29,20 +31,28 @@ export interface FileIdentity {
  * still being written.
  */
 export async function identify(fh: FileHandle, st: Stats, head: Buffer = Buffer.allocUnsafe(HEAD_BYTES)): Promise<FileIdentity | null> {
-  const { bytesRead } = await fh.read(head, 0, HEAD_BYTES, 0)
-  const nl = head.subarray(0, bytesRead).indexOf(10)
-  let len: number
-  if (nl >= 0) len = nl + 1
-  else if (bytesRead === HEAD_BYTES) len = HEAD_BYTES
-  else return null
-  return identityOf(st, head.subarray(0, len))
+  const first = await headOf(fh, head)
+  return first === null ? null : identityOf(st, first)
 }
 
 export function identityOf(st: Pick<Stats, 'dev' | 'ino' | 'birthtimeMs'>, head: Buffer): FileIdentity {
   const h = createHash('sha256')
   h.update(`${st.dev}:${st.ino}:${Math.floor(st.birthtimeMs)}:`)
   h.update(head)
-  return { id: h.digest('base64url').slice(0, 16), dev: st.dev, ino: st.ino }
+  return { id: h.digest('base64url').slice(0, 16), dev: st.dev, ino: st.ino, head: headHash(head) }
+}
+
+/** The hash of a file's head (its first line, up to HEAD_BYTES) alone. */
+export function headHash(head: Buffer): string {
+  return createHash('sha256').update(head).digest('base64url').slice(0, 16)
+}
+
+/** The head of an open file as identify() takes it: its first line, or HEAD_BYTES; null when there is no complete first line. */
+export async function headOf(fh: FileHandle, head: Buffer = Buffer.allocUnsafe(HEAD_BYTES)): Promise<Buffer | null> {
+  const { bytesRead } = await fh.read(head, 0, HEAD_BYTES, 0)
+  const nl = head.subarray(0, bytesRead).indexOf(10)
+  if (nl >= 0) return head.subarray(0, nl + 1)
+  return bytesRead === HEAD_BYTES ? head : null
 }
 
 /** The id used for documents: a truncated-and-rewritten file restarts its offsets, so it gets a new generation. */

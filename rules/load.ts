@@ -9,6 +9,7 @@
  * (with "did you mean" for misspelt keys, rule types and ECS field names). A rule with a problem
  * is left out; the others of the file still load. Nothing is interpolated: `${...}` is text.
  */
+import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import type Ajv from 'ajv'
@@ -47,6 +48,7 @@ export function loadRules(paths: readonly string[]): LoadResult {
   const rules: CompiledRule[] = []
   const problems = [...listed.problems]
   const seen = new Map<string, string>()
+  const ahead = readAheadFiles()
   for (const file of listed.files) {
     let text: string
     try {
@@ -55,7 +57,7 @@ export function loadRules(paths: readonly string[]): LoadResult {
       problems.push(readProblem(file, err))
       continue
     }
-    const loaded = loadFile(text, file)
+    const loaded = loadFile(text, file, ahead[path.basename(file)])
     problems.push(...loaded.problems)
     takeUnique(loaded.rules, seen, rules, problems)
   }
@@ -63,8 +65,8 @@ export function loadRules(paths: readonly string[]): LoadResult {
 }
 
 /** Loads the rules of one file's text; `file` names it in messages. Ids are checked for duplicates within the text only. */
-export function loadRuleText(text: string, file: string): { rules: CompiledRule[]; problems: LwError[] } {
-  const loaded = loadFile(text, file)
+export function loadRuleText(text: string, file: string, ahead?: ReadAhead): { rules: CompiledRule[]; problems: LwError[] } {
+  const loaded = loadFile(text, file, ahead)
   const rules: CompiledRule[] = []
   const problems = [...loaded.problems]
   takeUnique(loaded.rules, new Map(), rules, problems)
@@ -166,17 +168,40 @@ interface Located {
 
 class Report {
   readonly problems: LwError[] = []
+  private parsed: { doc: Document; source: SourceMap } | undefined
+  /** Every position where() gave, `line:column` by positionKey, when recording for the cache. */
+  recorded: Record<string, string> | undefined
 
+  /**
+   * `parsed` is the text's YAML when it was parsed; without it the text is parsed the first time
+   * a position is needed that `known` (positions recorded at build time) does not have.
+   */
   constructor(
     readonly file: string,
-    private readonly source: SourceMap,
-    private readonly doc: Document,
     private readonly text: string,
-  ) {}
+    parsed?: { doc: Document; source: SourceMap },
+    private readonly known: Readonly<Record<string, string>> = {},
+  ) {
+    this.parsed = parsed
+  }
+
+  private get doc(): Document {
+    return (this.parsed ??= parseYaml(this.text)).doc
+  }
+
+  private get source(): SourceMap {
+    return (this.parsed ??= parseYaml(this.text)).source
+  }
 
   where(at: readonly PathSegment[], target: Target = 'value'): string {
-    const { line, column } = this.source.locate(at, target)
-    return `${this.file}:${line}:${column}`
+    const key = positionKey(at, target)
+    let position = this.known[key]
+    if (position === undefined) {
+      const { line, column } = this.source.locate(at, target)
+      position = `${line}:${column}`
+    }
+    if (this.recorded !== undefined) this.recorded[key] = position
+    return `${this.file}:${position}`
   }
 
   add(code: LwCode, at: readonly PathSegment[], target: Target, what: string, hint?: string, subject: readonly PathSegment[] = at): void {
@@ -267,21 +292,78 @@ interface RawRule {
 /** "5m" or a number of milliseconds. */
 type Duration = string | number
 
-function loadFile(text: string, file: string): { rules: Located[]; problems: LwError[] } {
+function parseYaml(text: string): { doc: Document; source: SourceMap } {
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
-  const report = new Report(file, new SourceMap(doc, lines), doc, text)
-  // After a syntax error the parser is lost and what it reports next is mostly a consequence.
-  const cascading = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY')
-  for (const error of [...cascading.slice(0, 1), ...doc.errors.filter((e) => e.code === 'DUPLICATE_KEY')]) report.syntax(error)
-  if (doc.errors.length > 0) return { rules: [], problems: report.problems }
+  return { doc, source: new SourceMap(doc, lines) }
+}
 
-  let data: unknown
+/** A where() request as a key of recorded positions: `value /rules/0/id`. */
+function positionKey(at: readonly PathSegment[], target: Target): string {
+  return `${target} /${at.join('/')}`
+}
+
+/**
+ * A rule file read ahead of time (scripts/prebuild-packs.js, for the built-in packs): its data as
+ * YAML gives it, and the positions a clean load of it asks for (each rule id's). The packs are
+ * read at every start, and their YAML takes a tenth of a second to parse where JSON takes a
+ * millisecond. Used only for the very text it was made from (the hash says so); anything else,
+ * and any position it lacks (a problem to report), is parsed as YAML.
+ */
+export interface ReadAhead {
+  sha256: string
+  data: unknown
+  positions: Record<string, string>
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+/** What prebuild-packs stores for a rule file's text; undefined when the file has problems (those are reported from the YAML). */
+export function readAhead(text: string, file: string): ReadAhead | undefined {
+  const parsed = parseYaml(text)
+  if (parsed.doc.errors.length > 0) return undefined
+  const data: unknown = parsed.doc.toJS()
+  const recorder = new Report(file, text, parsed)
+  recorder.recorded = {}
+  const loaded = loadFile(text, file, undefined, recorder)
+  if (loaded.problems.length > 0) return undefined
+  return { sha256: sha256(text), data, positions: recorder.recorded }
+}
+
+/** The read-ahead rule files next to this module, by file name; empty when there are none (a source checkout). */
+function readAheadFiles(): Record<string, ReadAhead> {
   try {
-    data = doc.toJS()
-  } catch (err) {
-    report.addAt('LW_RULE_SYNTAX', 0, `the document cannot be read: ${(err as Error).message}`, 'Simplify the anchors and aliases.')
-    return { rules: [], problems: report.problems }
+    return JSON.parse(fs.readFileSync(path.join(__dirname, READ_AHEAD_FILE), 'utf8')) as Record<string, ReadAhead>
+  } catch {
+    return {}
+  }
+}
+
+export const READ_AHEAD_FILE = 'packs-read-ahead.json'
+
+function loadFile(text: string, file: string, ahead?: ReadAhead, recorder?: Report): { rules: Located[]; problems: LwError[] } {
+  let data: unknown
+  let report: Report
+  if (ahead !== undefined && ahead.sha256 === sha256(text)) {
+    report = new Report(file, text, undefined, ahead.positions)
+    // Validation fills in defaults: each load gets its own copy.
+    data = structuredClone(ahead.data)
+  } else {
+    const parsed = parseYaml(text)
+    const { doc } = parsed
+    report = recorder ?? new Report(file, text, parsed)
+    // After a syntax error the parser is lost and what it reports next is mostly a consequence.
+    const cascading = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY')
+    for (const error of [...cascading.slice(0, 1), ...doc.errors.filter((e) => e.code === 'DUPLICATE_KEY')]) report.syntax(error)
+    if (doc.errors.length > 0) return { rules: [], problems: report.problems }
+    try {
+      data = doc.toJS()
+    } catch (err) {
+      report.addAt('LW_RULE_SYNTAX', 0, `the document cannot be read: ${(err as Error).message}`, 'Simplify the anchors and aliases.')
+      return { rules: [], problems: report.problems }
+    }
   }
   if (data === null || data === undefined) data = {}
   const failed = validate(data, report)

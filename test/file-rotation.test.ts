@@ -70,6 +70,34 @@ t.test('copytruncate while the agent is behind: what it had not read yet comes f
   return [...expectedMessages('early', 0, 100), ...expectedMessages('burst', 0, 20_000), ...expectedMessages('after', 0, 300)]
 }))
 
+t.test('truncation with no copy: an older rotation that starts with the same line is not read as the copy', async (t) => {
+  const url = esUrl(t)
+  if (!url) return
+  const s = scenario('truncate-old-rotation')
+  mkdirSync(s.logs, { recursive: true })
+  const log = join(s.logs, 'app.log')
+  // Yesterday's rotation: the same first line, and longer than anything read today.
+  writeLines(log.replace('app.log', 'app.log.1'), 'banner', 0, 1)
+  writeLines(log.replace('app.log', 'app.log.1'), 'old', 0, 30_000)
+  writeLines(log, 'banner', 0, 1)
+  const agent = await startAgent(agentConfig(s, url, [fileInput([join(s.logs, '*.log')])]))
+  t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
+  writeLines(log, 'early', 0, 100)
+  await waitForCount(url, s.index, 101)
+  // Emptied in place (`> app.log`) while the agent is behind: no copy was made.
+  writeLines(log, 'burst', 0, 20_000)
+  truncateSync(log, 0)
+  await sleep(300)
+  writeLines(log, 'banner', 0, 1)
+  writeLines(log, 'after', 0, 300)
+  await waitForCount(url, s.index, 402)
+  await sleep(1000)
+  const messages = await allMessages(url, s.index)
+  t.same(messages.filter((m) => m.startsWith('old ')), [], 'nothing of the older rotation')
+  t.same(messages.filter((m) => m.startsWith('after ')), expectedMessages('after', 0, 300).sort(), 'the lines after the truncation')
+  t.same(duplicatesIn(messages.filter((m) => m !== 'banner 0')), [], 'nothing twice')
+})
+
 t.test('truncation in place, rewritten with the same first line: new lines get new ids, not 409s', (t) => run(t, 'truncate', async ({ log, url, index }) => {
   writeLines(log, 'line', 0, 500, false)
   await waitForCount(url, index, 500)

@@ -70,6 +70,8 @@ const MOVED_GRACE_MS = 5000
 const COPY_SUFFIX = /^[.\-_][\w.\-]*$/
 /** A compressed copy cannot be read on from an offset. */
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip|Z)$/
+/** Bytes kept of the end of what was read, to tell the copy copytruncate made from older rotations (see findCopy). */
+const SAMPLE_BYTES = 64
 
 /**
  * Reads one file from an offset to its end and keeps following it (Filebeat calls this a
@@ -102,6 +104,10 @@ export class Harvester implements HarvestedSource {
   private wakeResolve: (() => void) | undefined
   private lastData = Date.now()
   private movedAt = 0
+  /** The file's bytes [sampleEnd - sampleLen, sampleEnd), as last read. */
+  private readonly sample = Buffer.alloc(SAMPLE_BYTES)
+  private sampleLen = 0
+  private sampleEnd = 0
   /** Resolves when the harvester has stopped reading and closed its file. */
   readonly done: Promise<void>
 
@@ -187,6 +193,7 @@ export class Harvester implements HarvestedSource {
         }
         if (bytesRead > 0) {
           this.readPos += bytesRead
+          this.keepSample(buf, bytesRead, this.readPos)
           this.lastData = Date.now()
           if (bytesRead === CHUNK && !this.stopped) {
             // A full chunk: there is likely more; fetch it while this one is handled.
@@ -336,6 +343,8 @@ export class Harvester implements HarvestedSource {
     if (this.stopped) return
     this.opts.consumer.detach(this)
     this.generation++
+    this.sampleLen = 0
+    this.sampleEnd = 0
     this.sourceId = sourceIdOf(this.identity.id, this.generation)
     this.tracker = new AckTracker()
     this.readPos = 0
@@ -373,6 +382,7 @@ export class Harvester implements HarvestedSource {
         const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, copy.size - this.readPos), this.readPos)
         if (bytesRead === 0) break
         this.readPos += bytesRead
+        this.keepSample(buf, bytesRead, this.readPos)
         this.splitter.push(buf.subarray(0, bytesRead), out)
         this.emit(out)
       }
@@ -383,8 +393,29 @@ export class Harvester implements HarvestedSource {
       'the file was copied aside and truncated (copytruncate); what had not been read yet was read from the copy')
   }
 
-  /** The copy of this file that copytruncate left, with more than was read; the newest if several qualify. */
+  /** Keeps the last bytes read, `buf[0, n)` ending at offset `end`. A chunk per read: not per line. */
+  private keepSample(buf: Buffer, n: number, end: number): void {
+    if (n >= SAMPLE_BYTES) {
+      buf.copy(this.sample, 0, n - SAMPLE_BYTES, n)
+      this.sampleLen = SAMPLE_BYTES
+    } else {
+      // A short read: what is kept must end where it starts, or it describes other bytes.
+      const keep = end - n === this.sampleEnd ? Math.min(this.sampleLen, SAMPLE_BYTES - n) : 0
+      this.sample.copy(this.sample, 0, this.sampleLen - keep, this.sampleLen)
+      buf.copy(this.sample, keep, 0, n)
+      this.sampleLen = keep + n
+    }
+    this.sampleEnd = end
+  }
+
+  /**
+   * The copy of this file that copytruncate left, with more than was read. It must start with
+   * this file's first line and hold the last bytes read where they were read: an older rotation
+   * that starts with the same banner does not. With nothing read since the start, no copy is
+   * trusted.
+   */
   private async findCopy(): Promise<{ path: string; size: number } | undefined> {
+    if (this.sampleLen === 0) return undefined
     const dir = dirname(this.path)
     const base = basename(this.path)
     let names: string[]
@@ -399,12 +430,15 @@ export class Harvester implements HarvestedSource {
       const path = join(dir, name)
       try {
         const st = await stat(path)
-        if (!st.isFile() || st.size <= this.readPos || (st.ino === this.identity.ino && st.dev === this.identity.dev)) continue
+        if (!st.isFile() || st.size <= this.readPos || st.size < this.sampleEnd || (st.ino === this.identity.ino && st.dev === this.identity.dev)) continue
         if (best !== undefined && st.mtimeMs <= best.mtimeMs) continue
         const fh = await open(path, 'r')
         try {
           const head = await headOf(fh)
-          if (head !== null && headHash(head) === this.identity.head) best = { path, size: st.size, mtimeMs: st.mtimeMs }
+          if (head === null || headHash(head) !== this.identity.head) continue
+          const there = Buffer.alloc(this.sampleLen)
+          await fh.read(there, 0, this.sampleLen, this.sampleEnd - this.sampleLen)
+          if (there.equals(this.sample.subarray(0, this.sampleLen))) best = { path, size: st.size, mtimeMs: st.mtimeMs }
         } finally {
           await fh.close().catch(() => undefined)
         }

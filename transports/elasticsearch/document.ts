@@ -324,16 +324,7 @@ export class DocumentBuilder {
     }
     let slot = 0
     for (const key in fields) {
-      let info: KeyInfo | null
-      if (slot < KEY_SLOTS && this.slotKeys[slot] === key) info = this.slotInfos[slot] ?? null
-      else {
-        info = this.keyOf(key)
-        if (slot < KEY_SLOTS) {
-          this.slotKeys[slot] = key
-          this.slotInfos[slot] = info
-        }
-      }
-      slot++
+      const info = this.keyAt(slot++, key)
       if (info === null || (perEntry !== undefined && key in perEntry) || key === 'log.offset') continue
       if ((check || !info.ecs) && !free(original, key, info.root, dotted)) continue
       if (any) w.comma()
@@ -342,6 +333,16 @@ export class DocumentBuilder {
       any = true
     }
     return any
+  }
+
+  /** keyOf for the `slot`-th field of an entry: answered by a pointer compare when the last entry had the same name there. */
+  private keyAt(slot: number, key: string): KeyInfo | null {
+    if (slot >= KEY_SLOTS) return this.keyOf(key)
+    if (this.slotKeys[slot] === key) return this.slotInfos[slot] ?? null
+    const info = this.keyOf(key)
+    this.slotKeys[slot] = key
+    this.slotInfos[slot] = info
+    return info
   }
 
   private keyOf(key: string): KeyInfo | null {

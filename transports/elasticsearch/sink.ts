@@ -396,7 +396,7 @@ export class ElasticsearchSink {
   /**
    * Ends the document begun with begin(): appends the tail (the record's own bytes) when `doc`
    * has one, keeps its raw text for the dead letters, and queues it. `doc` gives the tail, the
-   * raw text and the position; its `body` and `bytes` are not read.
+   * raw text and the position; its `id` (begin wrote it), `body` and `bytes` are not read.
    */
   finish(doc: OutDoc): void {
     const w = this.writer

@@ -165,6 +165,11 @@ function isScalar(value: unknown): value is Scalar {
 /** `"500"`, `-1.5`, `2e3`: text that is a number as written (not "", " 1", "0x10", "Infinity"). */
 const NUMERIC = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
 
+/** A number written in a rule (a number, or text that reads as one), NaN otherwise. */
+function writtenNumber(value: unknown): number {
+  return typeof value === 'number' ? value : typeof value === 'string' && NUMERIC.test(value) ? Number(value) : NaN
+}
+
 /** A number from a field's text, NaN when it is not one; no regex on this path. */
 function numberOf(text: string): number {
   if (text.length === 0) return NaN
@@ -188,7 +193,7 @@ function expectedOf(value: Scalar, ignoreCase: boolean): Expected {
   const text = String(value)
   return {
     text: ignoreCase ? text.toLowerCase() : text,
-    number: typeof value === 'number' ? value : typeof value === 'string' && NUMERIC.test(value) ? Number(value) : NaN,
+    number: writtenNumber(value),
     boolean: typeof value === 'boolean' ? value : value === 'true' ? true : value === 'false' ? false : undefined,
   }
 }
@@ -218,7 +223,7 @@ type Comparison = 'gt' | 'gte' | 'lt' | 'lte'
  * number; any other text bound (an ISO date) compares text with text.
  */
 function compareTest(op: Comparison, bound: number | string): ValueTest {
-  const numeric = typeof bound === 'number' ? bound : NUMERIC.test(bound) ? Number(bound) : NaN
+  const numeric = writtenNumber(bound)
   if (!Number.isNaN(numeric)) {
     const n = numeric
     switch (op) {
@@ -501,12 +506,11 @@ export function mandatoryRanges(spec: ConditionSpec): Range[] {
     return [...byField.values()]
   }
   if (!('field' in spec) || spec.decode === true) return []
-  const bound = (value: unknown): number => (typeof value === 'number' ? value : typeof value === 'string' && NUMERIC.test(value) ? Number(value) : NaN)
   const range: Range = { field: spec.field, low: -Infinity, lowOpen: false, high: Infinity, highOpen: false }
-  const gt = bound(spec.gt)
-  const gte = bound(spec.gte)
-  const lt = bound(spec.lt)
-  const lte = bound(spec.lte)
+  const gt = writtenNumber(spec.gt)
+  const gte = writtenNumber(spec.gte)
+  const lt = writtenNumber(spec.lt)
+  const lte = writtenNumber(spec.lte)
   if (!Number.isNaN(gte)) range.low = gte
   if (!Number.isNaN(gt) && gt >= range.low) {
     range.low = gt

@@ -11,8 +11,6 @@
  */
 import RE2 from 're2'
 
-/** Texts longer than this are not remembered (see compileRegex). */
-
 export interface SafeRegex {
   /** True when the pattern matches somewhere in `text` (unanchored, as RegExp#test). */
   test(text: string): boolean

@@ -336,10 +336,7 @@ export class ElasticsearchSink {
     }
     const need = this.lastPrefix.length + stringBytesMax(id) + 12 + 3 + HEAD_ROOM
     if (this.arenaAt + need > this.arena.length) {
-      // A batch that took the whole arena was cut by the arena, not by the batch limits: the
-      // arenas are too small for these documents.
-      if (this.queueStart === 0 && this.queue.length > 0) this.fitArenas(2 * this.arena.length)
-      if (this.queue.length > 0) this.cut()
+      this.cutBeforeLeaving()
       this.freshArena()
     }
     const buf = this.arena
@@ -374,8 +371,7 @@ export class ElasticsearchSink {
     const need = len + n + 1
     let buf: Buffer
     if (old === this.arena && need <= this.arenas.size) {
-      if (this.queueStart === 0 && this.queue.length > 0) this.fitArenas(2 * this.arena.length)
-      if (this.queue.length > 0) this.cut()
+      this.cutBeforeLeaving()
       buf = this.arenas.take()
       this.arenas.use(buf, 1)
       old.copy(buf, 0, this.docStart, w.at)
@@ -568,6 +564,16 @@ export class ElasticsearchSink {
     const size = this.arenas.size
     const want = Math.min(this.maxArena, Math.max(MIN_ARENA, Math.ceil(batchBytes * 1.25)))
     if ((batchBytes * 1.1 > size && want > size) || want < size / 2) this.arenas.resize(want)
+  }
+
+  /**
+   * The arena is left for a fresh one: what is queued in it goes out as a batch. A batch that took
+   * the whole arena was cut by the arena, not by the batch limits: the arenas are too small for
+   * these documents, and grow.
+   */
+  private cutBeforeLeaving(): void {
+    if (this.queueStart === 0 && this.queue.length > 0) this.fitArenas(2 * this.arena.length)
+    if (this.queue.length > 0) this.cut()
   }
 
   /** Starts writing into a new arena; the one left returns to the pool when its documents are acknowledged. */

@@ -18,11 +18,12 @@ let requests = 0
 /** When the last documents were counted (epoch ms): the benchmark's end, exact to the request rather than to its polling. */
 let lastAt = 0
 const server = createServer((req, res) => {
-  const reply = (status: number, body: unknown): void => {
-    const text = JSON.stringify(body)
+  /** `text` is JSON already (the bulk answer is built as text: it is long, and always the same items). */
+  const send = (status: number, text: string): void => {
     res.writeHead(status, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch', 'content-length': Buffer.byteLength(text) })
     res.end(text)
   }
+  const reply = (status: number, body: unknown): void => send(status, JSON.stringify(body))
   const url = req.url ?? '/'
   if (url.startsWith('/_bulk')) {
     requests++
@@ -43,9 +44,7 @@ const server = createServer((req, res) => {
       const n = newlines >> 1
       docs += n
       lastAt = performance.timeOrigin + performance.now()
-      const text = '{"errors":false,"items":[' + ITEM.repeat(n).slice(0, -1) + ']}'
-      res.writeHead(200, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch', 'content-length': Buffer.byteLength(text) })
-      res.end(text)
+      send(200, '{"errors":false,"items":[' + ITEM.repeat(n).slice(0, -1) + ']}')
     }
     return
   }

@@ -192,8 +192,7 @@ export class Harvester implements HarvestedSource {
           bytesRead = (await this.fh.read(buf, 0, CHUNK, this.readPos)).bytesRead
         }
         if (bytesRead > 0) {
-          this.readPos += bytesRead
-          this.keepSample(buf, bytesRead, this.readPos)
+          this.advance(buf, bytesRead)
           this.lastData = Date.now()
           if (bytesRead === CHUNK && !this.stopped) {
             // A full chunk: there is likely more; fetch it while this one is handled.
@@ -381,8 +380,7 @@ export class Harvester implements HarvestedSource {
         if (!consumer.hasRoom()) await consumer.room()
         const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, copy.size - this.readPos), this.readPos)
         if (bytesRead === 0) break
-        this.readPos += bytesRead
-        this.keepSample(buf, bytesRead, this.readPos)
+        this.advance(buf, bytesRead)
         this.splitter.push(buf.subarray(0, bytesRead), out)
         this.emit(out)
       }
@@ -391,6 +389,12 @@ export class Harvester implements HarvestedSource {
     }
     log.info({ path: this.path, copy: copy.path, from, to: this.readPos },
       'the file was copied aside and truncated (copytruncate); what had not been read yet was read from the copy')
+  }
+
+  /** `buf[0, n)` was read at the read position: the position moves past it, and its end is kept as the sample. */
+  private advance(buf: Buffer, n: number): void {
+    this.readPos += n
+    this.keepSample(buf, n, this.readPos)
   }
 
   /** Keeps the last bytes read, `buf[0, n)` ending at offset `end`. A chunk per read: not per line. */

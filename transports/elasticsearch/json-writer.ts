@@ -68,26 +68,24 @@ export function writeInteger(buf: Buffer, at: number, v: number): number {
     buf[at++] = 45 // -
     v = -v
   }
-  let digits = 1
-  for (let p = 10; p <= v; p *= 10) digits++
-  at += digits
-  for (let i = 1; i <= digits; i++) {
-    buf[at - i] = 48 + (v % 10)
-    v = Math.floor(v / 10)
-  }
-  return at
+  return writeDigits(buf, at, v, 10)
 }
-
-const BASE36 = [...'0123456789abcdefghijklmnopqrstuvwxyz'].map((c) => c.charCodeAt(0))
 
 /** Writes a non-negative safe integer in base 36 as Number#toString(36) does (room for 11 bytes); returns the end. */
 export function writeBase36(buf: Buffer, at: number, v: number): number {
+  return writeDigits(buf, at, v, 36)
+}
+
+const DIGITS = [...'0123456789abcdefghijklmnopqrstuvwxyz'].map((c) => c.charCodeAt(0))
+
+/** A non-negative safe integer's digits in `radix` (up to 36), lower-case as Number#toString writes them. */
+function writeDigits(buf: Buffer, at: number, v: number, radix: number): number {
   let digits = 1
-  for (let p = 36; p <= v; p *= 36) digits++
+  for (let p = radix; p <= v; p *= radix) digits++
   at += digits
   for (let i = 1; i <= digits; i++) {
-    buf[at - i] = BASE36[v % 36]!
-    v = Math.floor(v / 36)
+    buf[at - i] = DIGITS[v % radix]!
+    v = Math.floor(v / radix)
   }
   return at
 }

@@ -132,6 +132,43 @@ rules:
   t.same(ids('%35'), ['decoded', 'text-bound'], 'a decoded field is not filed by range: its text may decode into one')
 })
 
+t.test('buckets: every field a rule needs must be there, a field shared by buckets is read once per entry', async (t) => {
+  const index = new RuleIndex(load(`
+rules:
+  - { id: query-and-referrer, type: match, query: 'url.query: * and http.request.referrer: *' }
+  - { id: query-and-ip, type: match, query: 'url.query: * and client.ip: *' }
+  - { id: ip-only, type: match, when: { field: client.ip, exists: true } }
+`))
+  const reads = new Map<string, number>()
+  const counted = (fields: Record<string, string | null>): Entry['fields'] => new Proxy(fields as Entry['fields'], {
+    get: (target, key) => {
+      if (typeof key === 'string') reads.set(key, (reads.get(key) ?? 0) + 1)
+      return Reflect.get(target, key)
+    },
+  })
+  const ids = (fields: Record<string, string | null>): string[] =>
+    index.candidates({ sourceId: 's', offset: 0, end: 1, text: '', fields: counted(fields) }).map((c) => c.rule.id).sort()
+  t.same(ids({}), [], 'none of the fields: no rule')
+  t.same(ids({ 'url.query': 'a=1' }), [], 'one of two fields is not enough')
+  t.same(ids({ 'url.query': 'a=1', 'client.ip': '10.0.0.1' }), ['ip-only', 'query-and-ip'])
+  t.same(ids({ 'url.query': 'a=1', 'http.request.referrer': 'http://x/', 'client.ip': '10.0.0.1' }), ['ip-only', 'query-and-ip', 'query-and-referrer'])
+  t.same(ids({ 'client.ip': null, 'url.query': 'a=1', 'http.request.referrer': 'http://x/' }), ['query-and-referrer'], 'null is not there')
+  reads.clear()
+  ids({ 'url.query': 'a=1', 'http.request.referrer': 'http://x/', 'client.ip': '10.0.0.1' })
+  t.equal(reads.get('url.query'), 1, 'url.query, needed by two buckets, is read once')
+  t.equal(reads.get('client.ip'), 1, 'client.ip, needed by two buckets, is read once')
+})
+
+t.test('an index of rules that need nothing: every one is always a candidate', async (t) => {
+  const index = new RuleIndex(load(`
+rules:
+  - { id: not-get, type: match, query: 'not http.request.method: GET' }
+  - { id: no-referrer, type: match, when: { field: http.request.referrer, exists: false } }
+`))
+  t.same(index.candidates({ sourceId: 's', offset: 0, end: 1, text: '', fields: {} }).map((c) => c.rule.id).sort(), ['no-referrer', 'not-get'])
+  t.same(new RuleIndex([]).candidates({ sourceId: 's', offset: 0, end: 1, text: '', fields: {} }), [], 'no rules at all')
+})
+
 t.test('requiredFields by rule type', async (t) => {
   const rules = load(RULES)
   const byId = new Map(rules.map((r) => [r.rule.id, r]))

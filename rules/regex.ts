@@ -173,6 +173,32 @@ function explain(message: string): string {
 /** Only ASCII: lower-casing it is exact, so a lower-case literal check cannot miss a case-insensitive match. */
 const ASCII = /^[\x00-\x7f]*$/
 
+function escapeLiteral(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+}
+
+/** RE2 objects kept for reuse, by flags and pattern; started over when this many are kept. */
+const SHARED_MAX = 2000
+const shared = new Map<string, RE2>()
+
+/**
+ * One RE2 object per pattern and flags, however many tests use it. Rules share patterns (the
+ * security pack tests each of its patterns in the path, the query, the user agent and the
+ * referrer), and every RE2 object keeps its own compiled program and DFA cache, which grows with
+ * the texts it sees. A test leaves the object as it was (no global or sticky flag), so one serves
+ * them all. Throws what RE2 throws for a pattern it refuses.
+ */
+function sharedRe2(pattern: string, flags: string): RE2 {
+  const key = flags + '/' + pattern
+  let re = shared.get(key)
+  if (re === undefined) {
+    re = new RE2(pattern, flags)
+    if (shared.size >= SHARED_MAX) shared.clear()
+    shared.set(key, re)
+  }
+  return re
+}
+
 /**
  * Compiles `pattern` (JavaScript syntax; RE2 also takes inline flags such as `(?i)` and `(?s)`).
  * Never throws: a pattern that does not compile, or needs backtracking, comes back as `problem`.
@@ -182,10 +208,6 @@ const ASCII = /^[\x00-\x7f]*$/
  * contain one of a few literals (`sqlmap|nikto`, `union\s+select`), a plain `includes` runs first
  * and RE2 only on text that has one.
  */
-function escapeLiteral(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
-}
-
 export function compileRegex(pattern: string, options: RegexOptions = {}): RegexResult {
   const ignoreCase = options.ignoreCase === true
   const plain = ignoreCase ? undefined : plainText(pattern)
@@ -196,7 +218,7 @@ export function compileRegex(pattern: string, options: RegexOptions = {}): Regex
   }
   let re: RE2
   try {
-    re = new RE2(pattern, ignoreCase ? 'iu' : 'u')
+    re = sharedRe2(pattern, ignoreCase ? 'iu' : 'u')
   } catch (err) {
     return { regex: undefined, problem: explain((err as Error).message) }
   }

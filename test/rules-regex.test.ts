@@ -80,3 +80,21 @@ t.test('RE2 with its literal pre-check agrees with JavaScript on real traffic', 
     t.equal(differ, 0, `/${pattern}/${ignoreCase ? 'i' : ''}: same as JavaScript on ${samples.length} lines (${matched} match)`)
   }
 })
+
+t.test('the same pattern in many tests: each keeps its own flags and answers', async (t) => {
+  // Tests of one pattern share its RE2 object; the case flag is part of what is shared.
+  const pattern = 'un[i]on\\s+select'
+  const exact = compileRegex(pattern).regex!
+  const folded = compileRegex(pattern, { ignoreCase: true }).regex!
+  const again = compileRegex(pattern).regex!
+  t.equal(exact.engine, 're2')
+  t.ok(exact.test('x union  select y'))
+  t.notOk(exact.test('x UNION SELECT y'), 'without ignore_case, case matters')
+  t.ok(folded.test('x UNION SELECT y'), 'with ignore_case, it does not')
+  t.notOk(again.test('x UNION SELECT y'), 'the second exact test is still exact')
+  // A test leaves nothing behind for the next one: the same text answers the same way twice.
+  for (let i = 0; i < 3; i++) {
+    t.ok(again.test('union select'))
+    t.notOk(again.test('onion select'))
+  }
+})

@@ -91,6 +91,24 @@ t.test('times in the route\'s IANA zone', async (t) => {
   t.match(parseTelegramHtml(formatNotification(hostile, { language: 'en', timezone: 'Asia/Jakarta' }).html), 'Time: 2015-05-17 17:05:03 UTC+07:00')
 })
 
+t.test('UTC, written without Intl, reads as Intl writes every other zone', async (t) => {
+  const intl = new Intl.DateTimeFormat('en-US', {
+    timeZone: 'UTC', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+  })
+  const expected = (ms: number): string => {
+    const p: Record<string, string> = {}
+    for (const part of intl.formatToParts(new Date(ms))) p[part.type] = part.value
+    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} UTC`
+  }
+  // Midnights, the last millisecond of a day, a leap day, the epoch, and a spread of instants.
+  const instants = [0, Date.UTC(2024, 1, 29, 0, 0, 0), Date.UTC(2024, 1, 29, 23, 59, 59, 999), Date.UTC(1999, 11, 31, 23, 59, 59, 500), AT]
+  for (let ms = Date.UTC(2000, 0, 1); ms < Date.UTC(2040, 0, 1); ms += 7_777_777_777) instants.push(ms)
+  for (const ms of instants) t.equal(formatTime(ms, 'UTC'), expected(ms), new Date(ms).toISOString())
+  t.equal(formatTime(Date.UTC(2024, 1, 29, 23, 59, 59), 'UTC', Date.UTC(2024, 1, 29, 0, 0, 0)), '23:59:59', 'the same UTC day: the clock only')
+  t.equal(formatTime(Date.UTC(2024, 1, 29, 23, 59, 59), 'UTC', Date.UTC(2024, 2, 1, 0, 0, 0)), '2024-02-29 23:59:59 UTC', 'the next day: the date too')
+  t.throws(() => formatTime(NaN, 'UTC'), RangeError, 'no time: the same error as any zone')
+})
+
 t.test('the Kibana Discover link: time window and group key, correctly encoded', async (t) => {
   const n = notification({
     firstAt: AT - 60_000,

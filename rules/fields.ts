@@ -23,7 +23,7 @@ function inherited(key: string): boolean {
   return key in Object.prototype
 }
 
-interface Probe {
+export interface Probe {
   key: string
   guarded: boolean
   rest: Probe[] | null
@@ -33,7 +33,8 @@ function guard(probes: PathProbe[]): Probe[] {
   return probes.map((p) => ({ key: p.key, guarded: inherited(p.key), rest: p.rest === null ? null : guard(p.rest) }))
 }
 
-function probeValue(object: Record<string, unknown>, probes: Probe[]): unknown {
+/** The value at a path in a JSON object, looked for every way `probes` lists (see compilePath); undefined when absent. */
+export function probeValue(object: Record<string, unknown>, probes: Probe[]): unknown {
   for (let i = 0; i < probes.length; i++) {
     const probe = probes[i]!
     const value = object[probe.key]
@@ -56,7 +57,7 @@ let flatAnswer = false
  * first name: a field the object lacks (most fields a rule asks about) costs one property read
  * instead of one per way of splitting the path. Worked out once per entry.
  */
-function topLevelFlat(object: Record<string, unknown>): boolean {
+export function topLevelFlat(object: Record<string, unknown>): boolean {
   if (object === flatObject) return flatAnswer
   let flat = true
   for (const key in object) {
@@ -81,11 +82,23 @@ function readerOf(key: string): (o: Record<string, unknown>) => unknown {
   return new Function('o', `return o[${JSON.stringify(key)}]`) as (o: Record<string, unknown>) => unknown
 }
 
-function makeAccessor(path: string): FieldAccessor {
-  const probes = guard(compilePath(path))
-  const guarded = inherited(path)
+/** What reading a path takes: the steps of an accessor, for code that writes them out (rules/rule-index.ts). */
+export interface FieldRead {
+  /** The path's first name: a JSON object without it (and without dotted keys) cannot hold the path. */
+  root: string
+  /** A name Object.prototype has (`constructor`): found only by an own-property check. */
+  guarded: boolean
+  /** Where the path may be in `entry.object` (for probeValue). */
+  probes: Probe[]
+}
+
+export function fieldRead(path: string): FieldRead {
   const dot = path.indexOf('.')
-  const root = dot === -1 ? path : path.slice(0, dot)
+  return { root: dot === -1 ? path : path.slice(0, dot), guarded: inherited(path), probes: guard(compilePath(path)) }
+}
+
+function makeAccessor(path: string): FieldAccessor {
+  const { root, guarded, probes } = fieldRead(path)
   // Many rules read the same field of the same entry (the security pack reads url.path a dozen
   // times): the accessor remembers its last answer, so the walk happens once per entry.
   let lastEntry: Entry | undefined

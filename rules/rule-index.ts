@@ -25,7 +25,7 @@
 import type { Entry } from '../agent/entry'
 import type { CompiledRule } from './compiled'
 import { equalityKey, mandatoryEqualities, mandatoryRanges, numericValue, type Equality, type Range } from './condition'
-import { compileField, decodeUrl, type FieldAccessor } from './fields'
+import { compileField, decodeUrl, fieldRead, probeValue, topLevelFlat } from './fields'
 import { MEMO_TEXT, TextMemo } from './memo'
 import { requiredLiterals } from './regex'
 import type { ConditionSpec, FieldTestSpec, MatchSpec } from './model'
@@ -163,7 +163,7 @@ interface LiteralSet {
 
 /** The literal sets of one field: its text is read and looked up once for both. */
 interface LiteralIndex {
-  read: FieldAccessor
+  field: string
   raw: LiteralSet | undefined
   decoded: LiteralSet | undefined
   /** Per text seen (as read, before decoding): the rules its literals select. */
@@ -182,19 +182,19 @@ function escapeLiteral(text: string): string {
 }
 
 interface ValueIndex {
-  read: FieldAccessor
+  field: string
   rules: Map<string, number[]>
 }
 
 interface RangeIndex {
-  read: FieldAccessor
+  field: string
   /** Each distinct range and the rules filed under it. */
   ranges: Array<Range & { rules: number[] }>
 }
 
 interface Bucket {
-  /** Indexes into the index's field list. */
-  fields: number[]
+  /** The fields that must all be there. */
+  fields: string[]
   /** Indexes into the index's rules. */
   rules: number[]
 }
@@ -208,8 +208,6 @@ export class RuleIndex {
   private readonly byLiteral: LiteralIndex[] = []
   private readonly byRange: RangeIndex[] = []
   private readonly buckets: Bucket[] = []
-  /** The fields the buckets need to be there. */
-  private readonly accessors: FieldAccessor[] = []
   /** Per rule: the entry generation it was last added for (a rule filed under two values of an array comes once). */
   private readonly added: Uint32Array
   private generation = 0
@@ -235,22 +233,12 @@ export class RuleIndex {
     const byLiteral = new Map<string, LiteralIndex>()
     const byRange = new Map<string, RangeIndex>()
     const byKey = new Map<string, Bucket>()
-    const fieldIndex = new Map<string, number>()
     /** The bucket of the rules that need all of `required` (sorted, distinct) to be there. */
     const bucketFor = (required: string[]): Bucket => {
       const key = required.join('\n')
       let bucket = byKey.get(key)
       if (bucket === undefined) {
-        const fields = required.map((field) => {
-          let index = fieldIndex.get(field)
-          if (index === undefined) {
-            index = this.accessors.length
-            fieldIndex.set(field, index)
-            this.accessors.push(compileField(field))
-          }
-          return index
-        })
-        bucket = { fields, rules: [] }
+        bucket = { fields: required, rules: [] }
         byKey.set(key, bucket)
         this.buckets.push(bucket)
       }
@@ -262,7 +250,7 @@ export class RuleIndex {
       if (best !== undefined) {
         let index = byValue.get(best.field)
         if (index === undefined) {
-          index = { read: compileField(best.field), rules: new Map() }
+          index = { field: best.field, rules: new Map() }
           byValue.set(best.field, index)
           this.byValue.push(index)
         }
@@ -279,7 +267,7 @@ export class RuleIndex {
       if (range !== undefined) {
         let index = byRange.get(range.field)
         if (index === undefined) {
-          index = { read: compileField(range.field), ranges: [] }
+          index = { field: range.field, ranges: [] }
           byRange.set(range.field, index)
           this.byRange.push(index)
         }
@@ -300,7 +288,7 @@ export class RuleIndex {
           }
           let index = byLiteral.get(gate.field)
           if (index === undefined) {
-            index = { read: compileField(gate.field), raw: undefined, decoded: undefined, memo: new TextMemo(), lastText: '', lastRules: NONE }
+            index = { field: gate.field, raw: undefined, decoded: undefined, memo: new TextMemo(), lastText: '', lastRules: NONE }
             byLiteral.set(gate.field, index)
             this.byLiteral.push(index)
           }
@@ -335,7 +323,7 @@ export class RuleIndex {
     }
     this.added = new Uint32Array(enabled.length)
     this.hits = new Uint32Array(enabled.length)
-    this.select = compileSelect(this, this.byValue, this.byLiteral, this.byRange, this.buckets, this.accessors)
+    this.select = compileSelect(this, this.byValue, this.byLiteral, this.byRange, this.buckets)
   }
 
   /**
@@ -460,48 +448,63 @@ interface SelectHelpers {
 }
 
 /**
- * RuleIndex.select as code made for one index: every field read and every index gets its own
- * call site. In a loop over the indexes, one `index.read(entry)` site calls a dozen different
- * accessors, which V8 dispatches generically and never inlines (measured: the field reads were
- * half of the selection's time); unrolled, each site sees one accessor and inlines it. A bucket's
- * fields are read at most once per entry, in locals. Only array positions reach the generated
- * text, never a field name or a value from a rule.
+ * RuleIndex.select as code made for one index, with every field read written out. Read through
+ * accessors, in a loop over the indexes, one call site called a dozen different functions, which
+ * V8 dispatches generically and does not inline; the reads were half of the selection's time on
+ * the benchmark. Written out, each field is read once per entry by property loads with constant
+ * names (each sees the few object shapes of its field and answers from its inline cache), in the
+ * accessor's order: the parser's fields, the JSON object, the source's fields (rules/fields.ts).
+ * Only field paths reach the generated text, as JSON string literals.
  */
-function compileSelect(ix: RuleIndex, values: ValueIndex[], literals: LiteralIndex[], ranges: RangeIndex[], buckets: Bucket[],
-  accessors: FieldAccessor[]): (entry: Entry) => number {
+function compileSelect(ix: RuleIndex, values: ValueIndex[], literals: LiteralIndex[], ranges: RangeIndex[], buckets: Bucket[]): (entry: Entry) => number {
+  const reads = new Map<string, string>()
   const head: string[] = []
-  const body: string[] = ['const g = ix.start()']
-  values.forEach((_, i) => {
-    head.push(`const v${i} = V[${i}], rv${i} = v${i}.read`)
-    body.push(`ix.addValues(v${i}, rv${i}(entry), g)`)
+  const body: string[] = ['const g = ix.start()', 'const f = entry.fields, o = entry.object, fl = entry.flat, s = entry.source']
+  const read = (path: string): string => {
+    let name = reads.get(path)
+    if (name !== undefined) return name
+    name = `v${reads.size}`
+    reads.set(path, name)
+    const plan = fieldRead(path)
+    if (plan.guarded) {
+      // A name Object.prototype has (`constructor`): the accessor's own-property checks.
+      head.push(`const a${name} = compileField(${JSON.stringify(path)})`)
+      body.push(`const ${name} = a${name}(entry)`)
+      return name
+    }
+    const key = JSON.stringify(path)
+    head.push(`const p${name} = fieldRead(${key}).probes`)
+    body.push(
+      `let ${name} = f[${key}]`,
+      `if (${name} === undefined) {`,
+      `  if (o !== undefined && (o[${JSON.stringify(plan.root)}] !== undefined || (fl !== true && !topLevelFlat(o)))) ${name} = probeValue(o, p${name})`,
+      `  if (${name} === undefined && s !== undefined) ${name} = s[${key}]`,
+      '}')
+    return name
+  }
+  values.forEach((index, i) => {
+    head.push(`const x${i} = V[${i}]`)
+    body.push(`ix.addValues(x${i}, ${read(index.field)}, g)`)
   })
-  literals.forEach((_, i) => {
-    head.push(`const l${i} = L[${i}], rl${i} = l${i}.read`)
-    body.push(`ix.addLiterals(l${i}, rl${i}(entry), g)`)
+  literals.forEach((index, i) => {
+    head.push(`const l${i} = L[${i}]`)
+    body.push(`ix.addLiterals(l${i}, ${read(index.field)}, g)`)
   })
-  ranges.forEach((_, i) => {
-    head.push(`const n${i} = N[${i}], rn${i} = n${i}.read`)
-    body.push(`ix.addRangeValues(n${i}, rn${i}(entry), g)`)
+  ranges.forEach((index, i) => {
+    head.push(`const n${i} = N[${i}]`)
+    body.push(`ix.addRangeValues(n${i}, ${read(index.field)}, g)`)
   })
-  // Per bucket field: 2 until read, then 1 when there (not undefined or null), 0 when not.
-  accessors.forEach((_, f) => {
-    head.push(`const rb${f} = A[${f}]`)
-    body.push(`let p${f} = 2`)
-  })
-  const there = (f: number): string => `(p${f} === 2 ? (p${f} = there(rb${f}(entry))) : p${f}) === 1`
   buckets.forEach((bucket, b) => {
     head.push(`const b${b} = B[${b}].rules`)
-    body.push(`if (${bucket.fields.map(there).join(' && ')}) ix.addRules(b${b}, g)`)
+    const there = bucket.fields.map((field) => { const name = read(field); return `${name} !== undefined && ${name} !== null` })
+    body.push(`if (${there.join(' && ')}) ix.addRules(b${b}, g)`)
   })
   body.push('return ix.count')
-  const make = new Function('ix', 'V', 'L', 'N', 'B', 'A', 'there',
+  const make = new Function('ix', 'V', 'L', 'N', 'B', 'fieldRead', 'compileField', 'probeValue', 'topLevelFlat',
     `'use strict'\n${head.join('\n')}\nreturn function select(entry) {\n${body.join('\n')}\n}`) as
-    (ix: SelectHelpers, v: ValueIndex[], l: LiteralIndex[], n: RangeIndex[], b: Bucket[], a: FieldAccessor[], there: (value: unknown) => number) => (entry: Entry) => number
-  return make(ix as unknown as SelectHelpers, values, literals, ranges, buckets, accessors, isThere)
-}
-
-function isThere(value: unknown): number {
-  return value === undefined || value === null ? 0 : 1
+    (ix: SelectHelpers, v: ValueIndex[], l: LiteralIndex[], n: RangeIndex[], b: Bucket[], read: typeof fieldRead, compile: typeof compileField,
+      probe: typeof probeValue, flat: typeof topLevelFlat) => (entry: Entry) => number
+  return make(ix as unknown as SelectHelpers, values, literals, ranges, buckets, fieldRead, compileField, probeValue, topLevelFlat)
 }
 
 /** The rules the literals found in `value` (as it is, and decoded) select, each once, in index order. */

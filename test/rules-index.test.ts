@@ -159,6 +159,34 @@ rules:
   t.equal(reads.get('client.ip'), 1, 'client.ip, needed by two buckets, is read once')
 })
 
+t.test('fields are found where the rules find them: parsed fields, the JSON object (nested or dotted), the source', async (t) => {
+  const index = new RuleIndex(load(`
+rules:
+  - { id: by-value, type: match, when: { field: http.request.method, equals: DELETE } }
+  - { id: by-literal, type: match, when: { field: url.path, contains: /admin } }
+  - { id: by-range, type: match, when: { field: http.response.status_code, gte: 500 } }
+  - { id: by-presence, type: match, query: 'labels.tenant: * and client.ip: *' }
+  - { id: inherited-name, type: match, when: { field: constructor, equals: x } }
+`))
+  const ids = (fields: Entry['fields'], object?: Record<string, unknown>, source?: Entry['source']): string[] => {
+    const e: Entry = { sourceId: 's', offset: 0, end: 1, text: '', fields }
+    if (object !== undefined) e.object = object
+    if (source !== undefined) e.source = source
+    return index.candidates(e).map((c) => c.rule.id).sort()
+  }
+  t.same(ids({ 'http.request.method': 'DELETE' }), ['by-value'], 'a parsed field')
+  t.same(ids({}, { http: { request: { method: 'DELETE' } } }), ['by-value'], 'nested in the JSON object')
+  t.same(ids({}, { 'http.request.method': 'DELETE' }), ['by-value'], 'under a dotted key')
+  t.same(ids({}, { http: { 'request.method': 'DELETE' } }), ['by-value'], 'a mix of both')
+  t.same(ids({}, { url: { path: '/admin/users' } }), ['by-literal'])
+  t.same(ids({}, { http: { response: { status_code: 503 } } }), ['by-range'])
+  t.same(ids({ 'client.ip': '10.0.0.1' }, undefined, { 'labels.tenant': 'acme' }), ['by-presence'], 'one field parsed, one from the source')
+  t.same(ids({ 'client.ip': '10.0.0.1' }, { labels: { tenant: null } }), [], 'null is not there')
+  t.same(ids({ 'http.request.method': 'GET' }, { http: { request: { method: 'DELETE' } } }), [], 'a parsed field comes first')
+  t.same(ids({}, {}), [], 'nothing read from Object.prototype (constructor)')
+  t.same(ids({}, { constructor: 'x' }), ['inherited-name'], 'an own member named like one is read')
+})
+
 t.test('an index of rules that need nothing: every one is always a candidate', async (t) => {
   const index = new RuleIndex(load(`
 rules:

@@ -106,6 +106,13 @@ interface Slot {
 }
 
 const NO_EVENTS: readonly AlertEvent[] = Object.freeze([])
+
+/** One broken rule must not stop the others (or the agent): it is counted and shown in status. */
+function failed(slot: Slot, err: unknown): void {
+  slot.errors++
+  slot.lastError = (err as Error).message
+}
+
 const MINUTE = 60_000
 
 /**
@@ -209,28 +216,33 @@ export class RuleEngine {
     const index = this.index
     if (index === undefined) {
       const slots = this.slots
-      for (let i = 0; i < slots.length; i++) this.run(slots[i]!, scope)
+      let i = 0
+      while (i < slots.length) {
+        try {
+          for (; i < slots.length; i++) slots[i]!.runtime.onEntry(scope)
+        } catch (err) {
+          failed(slots[i++]!, err)
+        }
+      }
     } else {
       // The index was built for the enabled rules in slot order: a position is a slot.
       const n = index.select(entry)
       const hits = index.hits
       const slots = this.slots
-      for (let i = 0; i < n; i++) this.run(slots[hits[i]!]!, scope)
+      // One try around the loop, entered again past a rule that threw, rather than one per rule.
+      let i = 0
+      while (i < n) {
+        try {
+          for (; i < n; i++) slots[hits[i]!]!.runtime.onEntry(scope)
+        } catch (err) {
+          failed(slots[hits[i++]!]!, err)
+        }
+      }
     }
     if (scope.out.length === 0) return NO_EVENTS
     const out = scope.out
     scope.out = []
     return out
-  }
-
-  private run(slot: Slot, scope: EntryScope): void {
-    try {
-      slot.runtime.onEntry(scope)
-    } catch (err) {
-      // One broken rule must not stop the others (or the agent): it is counted and shown in status.
-      slot.errors++
-      slot.lastError = (err as Error).message
-    }
   }
 
   /** Advances time: what closes, passes a deadline or resolves by `now`. */
@@ -241,8 +253,7 @@ export class RuleEngine {
       try {
         slot.runtime.tick(clock, out)
       } catch (err) {
-        slot.errors++
-        slot.lastError = (err as Error).message
+        failed(slot, err)
       }
     }
     if (clock - this.lastPrune >= MINUTE) {

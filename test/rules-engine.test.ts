@@ -9,6 +9,7 @@ import type { Entry, FieldValue } from '../agent/entry'
 import type { CompiledRule } from '../rules/compiled'
 import { RuleEngine, stateSignature } from '../rules/engine'
 import type { AlertEvent, Rule } from '../rules/model'
+import { RuleIndex } from '../rules/rule-index'
 import { H, M, ruleBase, S, T0, where } from './support/rules'
 
 function base(id: string): Omit<Rule, 'type'> {
@@ -156,6 +157,23 @@ t.test('a rule that throws is counted and the others still run', async (t) => {
   const engine = new RuleEngine([broken, good], { timestamps: 'arrival' })
   t.equal(engine.evaluate(entryAt(0, { 'http.response.status_code': 500 }), T0).length, 1)
   t.match(engine.stats().find((s) => s.id === 'broken'), { errors: 1, lastError: 'bad predicate' })
+})
+
+t.test('rules that throw, one after another and last, with the index: each counted, every other rule runs', async (t) => {
+  const thrower = (id: string): CompiledRule => ({
+    rule: { ...base(id), type: 'match' },
+    match: { test: () => { throw new Error(`${id} failed`) }, fields: [], required: [] },
+  })
+  const good = (id: string): CompiledRule => ({ rule: { ...base(id), type: 'match' }, match: is5xx })
+  const rules = [thrower('x1'), thrower('x2'), good('g1'), thrower('x3'), good('g2'), thrower('x4')]
+  for (const index of [undefined, (r: CompiledRule[]) => new RuleIndex(r)]) {
+    const engine = new RuleEngine(rules, { timestamps: 'arrival', ...(index ? { index } : {}) })
+    const fired = engine.evaluate(entryAt(0, { 'http.response.status_code': 500 }), T0).map((e) => e.ruleId).sort()
+    t.same(fired, ['g1', 'g2'], index ? 'with the index' : 'without')
+    engine.evaluate(entryAt(1, { 'http.response.status_code': 500 }), T0)
+    for (const id of ['x1', 'x2', 'x3', 'x4']) t.match(engine.stats().find((s) => s.id === id), { errors: 2, lastError: `${id} failed` })
+    t.match(engine.stats().find((s) => s.id === 'g1'), { errors: 0 })
+  }
 })
 
 t.test('disabled rules do not run', async (t) => {

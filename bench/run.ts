@@ -7,8 +7,8 @@
  *   npm run bench -- [--lines 1000000] [--runs 3] [--real] [--format json|auto] [--only 'no rules']
  *
  * Three variants: without rules, with the built-in rule packs, and with 1,000 generated rules.
- * Each is run `--runs` times (a fresh agent and sink each time) and the median run is reported,
- * with the spread: on a small machine one run can be 10% off the next.
+ * Each is run `--runs` times (a fresh agent and sink each time), the variants taking turns, and
+ * the median run is reported with the spread: on a small machine one run can be 10% off the next.
  *
  * The agent runs as its own process (`logwarden run`), so its CPU and memory are read from
  * /proc without the generator or the sink mixed in.
@@ -141,14 +141,15 @@ async function main(): Promise<void> {
     ['built-in packs', 'rules: { builtin: true }'],
     ['1,000 generated rules', `rules: { builtin: false, paths: [${JSON.stringify(rulesDir)}] }`],
   ]
-  const results: Result[] = []
-  const spreads: string[] = []
+  const chosen = variants.filter(([name]) => !values.only || name.includes(values.only))
+  const labelOf = (name: string): string => `${values.real ? 'real ES' : 'counting sink'}, ${name}`
+  const tries = new Map<string, Result[]>(chosen.map(([name]) => [labelOf(name), []]))
   try {
-    for (const [name, yaml] of variants) {
-      if (values.only && !name.includes(values.only)) continue
-      const label = `${values.real ? 'real ES' : 'counting sink'}, ${name}`
-      const tries: Result[] = []
-      for (let i = 0; i < runs; i++) {
+    // Round by round, every variant once per round: the machine's speed drifts over minutes, and
+    // variants run side by side see the same drift, so their shares compare like with like.
+    for (let i = 0; i < runs; i++) {
+      for (const [name, yaml] of chosen) {
+        const label = labelOf(name)
         // Each run is a fresh agent and a fresh counting sink.
         if (!values.real) {
           sink?.child.kill()
@@ -158,14 +159,24 @@ async function main(): Promise<void> {
         process.stderr.write(`running: ${label} (${i + 1} of ${runs})\n`)
         const r = await runOnce(label, logFile, lines, url, values.real === true, values.format!, yaml)
         process.stderr.write(`  ${Math.round(r.linesPerSec)} lines/s, ${r.cpuPerMillion.toFixed(2)} CPU-s per 1M lines, ${r.peakRssMb.toFixed(0)} MB peak RSS\n`)
-        tries.push(r)
+        tries.get(label)!.push(r)
       }
-      tries.sort((a, b) => a.linesPerSec - b.linesPerSec)
-      results.push(tries[Math.floor(tries.length / 2)]!)
-      spreads.push(runs > 1 ? `${label}: ${Math.round(tries[0]!.linesPerSec)}-${Math.round(tries[tries.length - 1]!.linesPerSec)} lines/s over ${runs} runs` : '')
     }
   } finally {
     sink?.child.kill()
+  }
+  const results: Result[] = []
+  const spreads: string[] = []
+  const baseRuns = [...tries.entries()].find(([label]) => label.endsWith('no rules'))?.[1]
+  for (const [label, list] of tries) {
+    // Round by round against the run without rules of the same round, before sorting.
+    const shares = baseRuns !== undefined && list !== baseRuns ? list.map((r, i) => `${Math.round((r.linesPerSec / baseRuns[i]!.linesPerSec) * 100)}%`) : []
+    const sorted = [...list].sort((a, b) => a.linesPerSec - b.linesPerSec)
+    results.push(sorted[Math.floor(sorted.length / 2)]!)
+    if (runs > 1) {
+      spreads.push(`${label}: ${Math.round(sorted[0]!.linesPerSec)}-${Math.round(sorted[sorted.length - 1]!.linesPerSec)} lines/s over ${runs} runs` +
+        (shares.length > 0 ? `; round by round vs no rules: ${shares.join(', ')}` : ''))
+    }
   }
   process.stdout.write(`\nlogwarden benchmark (parsing on, gzip on; ${runs > 1 ? `the median of ${runs} runs` : 'one run'} each)\n`)
   process.stdout.write('run                                       lines/s   CPU-s per 1M lines   peak RSS (MB)   vs no rules\n')
@@ -174,7 +185,7 @@ async function main(): Promise<void> {
     const share = base ? `${Math.round((r.linesPerSec / base.linesPerSec) * 100)}%` : ''
     process.stdout.write(`${r.label.padEnd(40)} ${Math.round(r.linesPerSec).toString().padStart(8)}   ${r.cpuPerMillion.toFixed(2).padStart(18)}   ${r.peakRssMb.toFixed(0).padStart(13)}   ${share.padStart(11)}\n`)
   }
-  for (const spread of spreads) if (spread !== '') process.stdout.write(`${spread}\n`)
+  for (const spread of spreads) process.stdout.write(`${spread}\n`)
   process.stdout.write(`\nJSON ${JSON.stringify(results)}\n`)
 }
 

@@ -213,6 +213,7 @@ export class RuleIndex {
   private generation = 0
   /** What select() found: positions in `hits[0, count)`. */
   readonly hits: Uint32Array
+  /** How many of `hits` the last select filled (written by the generated select's helpers below). */
   count = 0
 
   constructor(rules: readonly CompiledRule[]) {
@@ -344,6 +345,8 @@ export class RuleIndex {
    */
   readonly select: (entry: Entry) => number
 
+  // The methods from here to addRules are the generated select's helpers (see compileSelect).
+
   /** Starts an entry's selection: the rules always tried, and a new generation for `added`. */
   start(): number {
     this.count = 0
@@ -412,6 +415,7 @@ export class RuleIndex {
     this.addRules(rules, generation)
   }
 
+  /** Adds each rule of `list` once per entry: a rule gated by any of several fields sits in several buckets. */
   addRules(list: number[], generation: number): void {
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!

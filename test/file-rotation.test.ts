@@ -2,9 +2,10 @@
  * Every rotation mode against the real agent and the real Elasticsearch: whatever happens to the
  * files, the documents in Elasticsearch are exactly the lines written — none lost, none twice.
  */
-import { appendFileSync, mkdirSync, renameSync, rmSync, truncateSync, copyFileSync, writeFileSync, statSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, copyFileSync, writeFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { CHECKPOINT_FILE, type CheckpointData } from '../agent/checkpoint/store'
 import { esUrl } from './support/elasticsearch'
 import {
   agentConfig, allMessages, dropScenario, duplicatesIn, expectedMessages, fileInput, scenario, startAgent,
@@ -69,6 +70,67 @@ t.test('copytruncate while the agent is behind: what it had not read yet comes f
   writeLines(log, 'after', 0, 300)
   return [...expectedMessages('early', 0, 100), ...expectedMessages('burst', 0, 20_000), ...expectedMessages('after', 0, 300)]
 }))
+
+t.test('copytruncate while the agent was stopped: what it had not read comes from the copy at the next start', async (t) => {
+  const url = esUrl(t)
+  if (!url) return
+  const s = scenario('copytruncate-away')
+  mkdirSync(s.logs, { recursive: true })
+  const log = join(s.logs, 'app.log')
+  const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])])
+  let agent = await startAgent(cfg)
+  t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
+  writeLines(log, 'before', 0, 500)
+  await waitForCount(url, s.index, 500)
+  await agent.stop()
+  // While the agent is stopped (a deploy at midnight): more lines, then logrotate's copytruncate,
+  // then the application writes on into the emptied file.
+  writeLines(log, 'unread', 0, 700)
+  copyFileSync(log, log.replace('app.log', 'app.log.1'))
+  truncateSync(log, 0)
+  writeLines(log, 'after', 0, 300)
+  agent = await startAgent(cfg)
+  const expected = [...expectedMessages('before', 0, 500), ...expectedMessages('unread', 0, 700), ...expectedMessages('after', 0, 300)]
+  const count = await waitForCount(url, s.index, expected.length)
+  await sleep(500)
+  const messages = await allMessages(url, s.index)
+  t.equal(messages.length, expected.length, `documents == lines written (count ${count})`)
+  t.same(duplicatesIn(messages), [], 'no line shipped twice')
+  t.same(messages, [...expected].sort(), 'every line arrived: the unread ones from the copy')
+  // The recovery is done once: its entry no longer points at a copy, the file's new one does.
+  await agent.stop()
+  const files = Object.values((JSON.parse(readFileSync(join(s.stateDir, CHECKPOINT_FILE), 'utf8')) as CheckpointData).files).filter((f) => f.path === log)
+  t.equal(files.length, 2, 'the old content and the new one, two identities at one path')
+  t.equal(files.filter((f) => f.tail !== undefined).length, 1, 'only the file as it is now keeps its last bytes')
+})
+
+t.test('emptied while the agent was stopped, no copy: an older rotation with the same first line is not taken for one', async (t) => {
+  const url = esUrl(t)
+  if (!url) return
+  const s = scenario('truncate-away-no-copy')
+  mkdirSync(s.logs, { recursive: true })
+  const log = join(s.logs, 'app.log')
+  const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])])
+  // Yesterday's rotation: it starts with the same line and is longer than anything read today.
+  writeLines(log.replace('app.log', 'app.log.1'), 'banner', 0, 1)
+  writeLines(log.replace('app.log', 'app.log.1'), 'old', 0, 5_000)
+  writeLines(log, 'banner', 0, 1)
+  writeLines(log, 'today', 0, 200)
+  let agent = await startAgent(cfg)
+  t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
+  await waitForCount(url, s.index, 201)
+  await agent.stop()
+  writeLines(log, 'unread', 0, 100)
+  truncateSync(log, 0) // `> app.log`: no copy
+  writeLines(log, 'after', 0, 50)
+  agent = await startAgent(cfg)
+  await waitForCount(url, s.index, 251)
+  await sleep(1000)
+  const messages = await allMessages(url, s.index)
+  t.same(messages.filter((m) => m.startsWith('old ')), [], 'nothing of the older rotation')
+  t.same(messages.filter((m) => m.startsWith('after ')), expectedMessages('after', 0, 50).sort(), 'the new lines')
+  t.equal(messages.length, 251, 'the lines read before and the new ones; the unread ones had no copy to come from')
+})
 
 t.test('truncation with no copy: an older rotation that starts with the same line is not read as the copy', async (t) => {
   const url = esUrl(t)

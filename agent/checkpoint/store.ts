@@ -21,6 +21,14 @@ export interface FileCheckpoint {
   rules_offset?: number
   /** ms since epoch of the last time the file was seen; old entries are pruned. */
   seen: number
+  /** The hash of the file's first line (FileIdentity.head): a copy of the file starts with it. */
+  head?: string
+  /**
+   * The last bytes read (base64) and the offset they end at: should the file be emptied by
+   * copytruncate while the agent is away, the copy that holds them is where the unread rest is.
+   */
+  tail?: string
+  tail_end?: number
 }
 
 export interface CheckpointData {

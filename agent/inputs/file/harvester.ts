@@ -58,6 +58,12 @@ export interface HarvesterOptions {
   oneShot: boolean
   /** Called when the path no longer leads to this file (renamed or deleted), so the input looks at it again. */
   onMoved?(path: string): void
+  /**
+   * The file was truncated and written anew while the agent was away: read only what was left
+   * unread, from the copy copytruncate made (if one holds these last bytes read, see findCopy),
+   * and finish. `tail` are the bytes before `end` as the checkpoint kept them (Harvester.tail).
+   */
+  fromCopy?: { tail: Buffer; end: number }
 }
 
 /** Read size per call: large enough that syscalls are rare, small enough that many files can be active. */
@@ -155,10 +161,35 @@ export class Harvester implements HarvestedSource {
     this.wake()
   }
 
+  /** Made to read the rest of a file emptied while the agent was away from its copy (HarvesterOptions.fromCopy). */
+  get fromCopy(): boolean {
+    return this.opts.fromCopy !== undefined
+  }
+
+  /** The last bytes read and the offset they end at, for the checkpoint (see HarvesterOptions.fromCopy); undefined before any. */
+  get tail(): { tail: Buffer; end: number } | undefined {
+    return this.sampleLen === 0 ? undefined : { tail: this.sample.subarray(0, this.sampleLen), end: this.sampleEnd }
+  }
+
   private async run(): Promise<void> {
     const { consumer, slots, log } = this.opts
     await slots.acquire()
     try {
+      const fromCopy = this.opts.fromCopy
+      if (fromCopy !== undefined) {
+        this.sampleLen = Math.min(fromCopy.tail.length, SAMPLE_BYTES)
+        fromCopy.tail.copy(this.sample, 0, fromCopy.tail.length - this.sampleLen)
+        this.sampleEnd = fromCopy.end
+        consumer.attach(this)
+        const from = this.readPos
+        await this.readFromCopy()
+        this.finish([])
+        if (this.readPos === from) {
+          log.warn({ path: this.path, offset: from },
+            'LW_INPUT_TRUNCATED: the file was emptied or replaced while the agent was away, and no copy beside it holds more of its old content; anything written to it past this offset before then was not read (rename rotation keeps it)')
+        }
+        return
+      }
       this.fh = await open(this.path, 'r')
       const st = await this.fh.stat()
       // The path may already lead to another file than the one identified; only read ours.

@@ -83,10 +83,7 @@ export class FileInput {
   snapshot(now: number): void {
     for (const h of this.opts.live.values()) {
       if (h.input !== this.opts.input) continue
-      this.opts.registry.set(h.identity.id, {
-        id: h.identity.id, generation: h.generation, path: h.path,
-        dev: h.identity.dev, ino: h.identity.ino, offset: h.committedOffset(), rules_offset: Math.max(h.rulesPos, h.committedOffset()), seen: now,
-      })
+      this.opts.registry.set(h.identity.id, checkpointOf(h, now, true))
     }
   }
 
@@ -166,21 +163,42 @@ export class FileInput {
         rulesFrom = undefined
         generation++
       }
-    } else if (!this.ready && input.start_position === 'end') {
-      offset = await lastLineStart(path, size)
     } else {
-      offset = 0
+      this.recoverTruncated(path, identity)
+      offset = !this.ready && input.start_position === 'end' ? await lastLineStart(path, size) : 0
     }
 
-    const h = new Harvester({
+    this.harvest(new Harvester({
       path, identity, generation, startOffset: offset, rulesFrom, input,
       consumer: this.opts.consumer, slots: this.opts.slots, log, oneShot: false,
       onMoved: (p) => { if (this.paths.has(p)) void this.discover(p) },
-    })
-    live.set(identity.id, h)
+    }))
+  }
+
+  private harvest(h: Harvester): void {
+    this.opts.live.set(h.identity.id, h)
     const retiring = this.retire(h)
     this.retiring.add(retiring)
     void retiring.finally(() => this.retiring.delete(retiring))
+  }
+
+  /**
+   * A new identity at a path where the checkpoint knows the same device and inode under another:
+   * the file's first line changed, so it was emptied and written anew while the agent was away
+   * (copytruncate, the agent restarted meanwhile). What it had not read of the old content is in
+   * the copy, if one holds the last bytes it read: a harvester of the old identity reads just that.
+   */
+  private recoverTruncated(path: string, identity: FileIdentity): void {
+    const { registry, live, input, log } = this.opts
+    for (const cp of registry.values()) {
+      if (cp.path !== path || cp.dev !== identity.dev || cp.ino !== identity.ino || cp.id === identity.id || live.has(cp.id)) continue
+      if (cp.head === undefined || cp.tail === undefined || cp.tail_end === undefined) continue
+      this.harvest(new Harvester({
+        path, identity: { id: cp.id, dev: cp.dev, ino: cp.ino, head: cp.head }, generation: cp.generation,
+        startOffset: cp.offset, rulesFrom: cp.rules_offset, input, consumer: this.opts.consumer, slots: this.opts.slots, log,
+        oneShot: false, fromCopy: { tail: Buffer.from(cp.tail, 'base64'), end: cp.tail_end },
+      }))
+    }
   }
 
   /**
@@ -192,10 +210,8 @@ export class FileInput {
     await h.done
     while (h.tracker.outstanding > 0 && !this.stopping) await sleep(50)
     if (this.stopping) return
-    this.opts.registry.set(h.identity.id, {
-      id: h.identity.id, generation: h.generation, path: h.path,
-      dev: h.identity.dev, ino: h.identity.ino, offset: h.committedOffset(), rules_offset: Math.max(h.rulesPos, h.committedOffset()), seen: Date.now(),
-    })
+    // A recovery from the copy is over once it ran: its entry no longer points anyone at a copy.
+    this.opts.registry.set(h.identity.id, checkpointOf(h, Date.now(), !h.fromCopy))
     this.opts.consumer.detach(h)
     if (this.opts.live.get(h.identity.id) === h) this.opts.live.delete(h.identity.id)
     // Written to while it was closing? Pick it up again.
@@ -208,6 +224,20 @@ export class FileInput {
   private async retired(h: Harvester): Promise<void> {
     while (this.opts.live.get(h.identity.id) === h && !this.stopping) await sleep(50)
   }
+}
+
+/** A harvester's registry entry; with `tail`, the last bytes it read (see recoverTruncated). */
+function checkpointOf(h: Harvester, seen: number, tail: boolean): FileCheckpoint {
+  const cp: FileCheckpoint = {
+    id: h.identity.id, generation: h.generation, path: h.path, dev: h.identity.dev, ino: h.identity.ino,
+    offset: h.committedOffset(), rules_offset: Math.max(h.rulesPos, h.committedOffset()), seen, head: h.identity.head,
+  }
+  const last = tail ? h.tail : undefined
+  if (last !== undefined) {
+    cp.tail = last.tail.toString('base64')
+    cp.tail_end = last.end
+  }
+  return cp
 }
 
 function sleep(ms: number): Promise<void> {

@@ -104,6 +104,34 @@ t.test('copytruncate while the agent was stopped: what it had not read comes fro
   t.equal(files.filter((f) => f.tail !== undefined).length, 1, 'only the file as it is now keeps its last bytes')
 })
 
+t.test('copytruncate while the agent was stopped, rewritten with the same first line: the copy first, then the new generation', async (t) => {
+  const url = esUrl(t)
+  if (!url) return
+  const s = scenario('copytruncate-away-same-head')
+  mkdirSync(s.logs, { recursive: true })
+  const log = join(s.logs, 'app.log')
+  const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])])
+  writeLines(log, 'banner', 0, 1)
+  writeLines(log, 'before', 0, 400)
+  let agent = await startAgent(cfg)
+  t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
+  await waitForCount(url, s.index, 401)
+  await agent.stop()
+  writeLines(log, 'unread', 0, 600)
+  copyFileSync(log, log.replace('app.log', 'app.log.1'))
+  truncateSync(log, 0)
+  writeLines(log, 'banner', 0, 1) // the application writes its banner again: the same identity
+  writeLines(log, 'after', 0, 200)
+  agent = await startAgent(cfg)
+  const expected = ['banner 0', ...expectedMessages('before', 0, 400), ...expectedMessages('unread', 0, 600), 'banner 0', ...expectedMessages('after', 0, 200)]
+  const count = await waitForCount(url, s.index, expected.length)
+  await sleep(500)
+  const messages = await allMessages(url, s.index)
+  t.equal(messages.length, expected.length, `documents == lines written (count ${count})`)
+  t.same(duplicatesIn(messages), ['banner 0'], 'only the line written twice appears twice')
+  t.same(messages, [...expected].sort(), 'every line arrived: the unread ones from the copy, the new ones under a new generation')
+})
+
 t.test('emptied while the agent was stopped, no copy: an older rotation with the same first line is not taken for one', async (t) => {
   const url = esUrl(t)
   if (!url) return

@@ -159,6 +159,13 @@ export class FileInput {
       rulesFrom = cp.rules_offset
       if (size < offset) {
         log.info({ path, size, offset }, 'file was truncated while the agent was away; reading it from the start')
+        // Its first line is the same as before: first the old generation's unread rest, from the
+        // copy if there is one (the checkpoint describes one generation of a file at a time).
+        const rest = this.fromCopy(path, cp)
+        if (rest !== undefined) {
+          await this.harvest(rest)
+          if (this.stopping) return
+        }
         offset = 0
         rulesFrom = undefined
         generation++
@@ -168,18 +175,20 @@ export class FileInput {
       offset = !this.ready && input.start_position === 'end' ? await lastLineStart(path, size) : 0
     }
 
-    this.harvest(new Harvester({
+    void this.harvest(new Harvester({
       path, identity, generation, startOffset: offset, rulesFrom, input,
       consumer: this.opts.consumer, slots: this.opts.slots, log, oneShot: false,
       onMoved: (p) => { if (this.paths.has(p)) void this.discover(p) },
     }))
   }
 
-  private harvest(h: Harvester): void {
+  /** Runs `h` until it is done and everything it read is acknowledged (the promise). */
+  private harvest(h: Harvester): Promise<void> {
     this.opts.live.set(h.identity.id, h)
     const retiring = this.retire(h)
     this.retiring.add(retiring)
     void retiring.finally(() => this.retiring.delete(retiring))
+    return retiring
   }
 
   /**
@@ -189,16 +198,22 @@ export class FileInput {
    * the copy, if one holds the last bytes it read: a harvester of the old identity reads just that.
    */
   private recoverTruncated(path: string, identity: FileIdentity): void {
-    const { registry, live, input, log } = this.opts
+    const { registry, live } = this.opts
     for (const cp of registry.values()) {
       if (cp.path !== path || cp.dev !== identity.dev || cp.ino !== identity.ino || cp.id === identity.id || live.has(cp.id)) continue
-      if (cp.head === undefined || cp.tail === undefined || cp.tail_end === undefined) continue
-      this.harvest(new Harvester({
-        path, identity: { id: cp.id, dev: cp.dev, ino: cp.ino, head: cp.head }, generation: cp.generation,
-        startOffset: cp.offset, rulesFrom: cp.rules_offset, input, consumer: this.opts.consumer, slots: this.opts.slots, log,
-        oneShot: false, fromCopy: { tail: Buffer.from(cp.tail, 'base64'), end: cp.tail_end },
-      }))
+      const rest = this.fromCopy(path, cp)
+      if (rest !== undefined) void this.harvest(rest)
     }
+  }
+
+  /** A harvester that reads the unread rest of the file `cp` describes from its copy; undefined when the checkpoint kept no last bytes. */
+  private fromCopy(path: string, cp: FileCheckpoint): Harvester | undefined {
+    if (cp.head === undefined || cp.tail === undefined || cp.tail_end === undefined) return undefined
+    return new Harvester({
+      path, identity: { id: cp.id, dev: cp.dev, ino: cp.ino, head: cp.head }, generation: cp.generation,
+      startOffset: cp.offset, rulesFrom: cp.rules_offset, input: this.opts.input, consumer: this.opts.consumer, slots: this.opts.slots,
+      log: this.opts.log, oneShot: false, fromCopy: { tail: Buffer.from(cp.tail, 'base64'), end: cp.tail_end },
+    })
   }
 
   /**

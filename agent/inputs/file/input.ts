@@ -25,7 +25,8 @@ export interface FileInputOptions {
  * file-system events can be missed), identifies each (identity.ts), and runs one harvester per
  * file, resuming at its checkpoint. Rotation by rename and delete-and-recreate show up as a new
  * identity at a known path while the old harvester drains its descriptor; in-place truncation
- * is the harvester's own business.
+ * is the harvester's own business, unless it happened while the agent was away (see
+ * recoverTruncated).
  */
 export class FileInput {
   private watcher: FSWatcher | undefined

@@ -104,6 +104,31 @@ t.test('copytruncate while the agent was stopped: what it had not read comes fro
   t.equal(files.filter((f) => f.tail !== undefined).length, 1, 'only the file as it is now keeps its last bytes')
 })
 
+t.test('rename rotation while the agent was stopped: the unread rest is read from the renamed file at the next start', async (t) => {
+  const url = esUrl(t)
+  if (!url) return
+  const s = scenario('rename-away')
+  mkdirSync(s.logs, { recursive: true })
+  const log = join(s.logs, 'app.log')
+  const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])])
+  let agent = await startAgent(cfg)
+  t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
+  writeLines(log, 'before', 0, 300)
+  await waitForCount(url, s.index, 300)
+  await agent.stop()
+  writeLines(log, 'unread', 0, 400)
+  renameSync(log, log.replace('app.log', 'app.log.1')) // logrotate's default: outside the glob
+  writeLines(log, 'after', 0, 100)
+  agent = await startAgent(cfg)
+  const expected = [...expectedMessages('before', 0, 300), ...expectedMessages('unread', 0, 400), ...expectedMessages('after', 0, 100)]
+  const count = await waitForCount(url, s.index, expected.length)
+  await sleep(500)
+  const messages = await allMessages(url, s.index)
+  t.equal(messages.length, expected.length, `documents == lines written (count ${count})`)
+  t.same(duplicatesIn(messages), [], 'no line shipped twice')
+  t.same(messages, [...expected].sort(), 'every line arrived: the unread ones from the renamed file')
+})
+
 t.test('copytruncate while the agent was stopped, rewritten with the same first line: the copy first, then the new generation', async (t) => {
   const url = esUrl(t)
   if (!url) return

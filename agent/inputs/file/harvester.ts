@@ -59,9 +59,10 @@ export interface HarvesterOptions {
   /** Called when the path no longer leads to this file (renamed or deleted), so the input looks at it again. */
   onMoved?(path: string): void
   /**
-   * The file was truncated and written anew while the agent was away: read only what was left
-   * unread, from the copy copytruncate made (if one holds these last bytes read, see findCopy),
-   * and finish. `tail` are the bytes before `end` as the checkpoint kept them (Harvester.tail).
+   * The file was emptied or replaced while the agent was away: read only what was left unread,
+   * from the copy copytruncate made or the file itself renamed beside it (whichever holds these
+   * last bytes read, see findCopy), and finish. `tail` are the bytes before `end` as the
+   * checkpoint kept them (Harvester.tail).
    */
   fromCopy?: { tail: Buffer; end: number }
 }
@@ -465,7 +466,10 @@ export class Harvester implements HarvestedSource {
       const path = join(dir, name)
       try {
         const st = await stat(path)
-        if (!st.isFile() || st.size <= this.readPos || st.size < this.sampleEnd || (st.ino === this.identity.ino && st.dev === this.identity.dev)) continue
+        // The file itself, under another name, is what a recovery after a restart may find (it was
+        // renamed away while the agent was stopped); a copy is another inode.
+        const same = st.ino === this.identity.ino && st.dev === this.identity.dev
+        if (!st.isFile() || st.size <= this.readPos || st.size < this.sampleEnd || (same && this.opts.fromCopy === undefined)) continue
         if (best !== undefined && st.mtimeMs <= best.mtimeMs) continue
         const fh = await open(path, 'r')
         try {

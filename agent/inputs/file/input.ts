@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import chokidar, { type FSWatcher } from 'chokidar'
@@ -193,15 +194,16 @@ export class FileInput {
   }
 
   /**
-   * A new identity at a path where the checkpoint knows the same device and inode under another:
-   * the file's first line changed, so it was emptied and written anew while the agent was away
-   * (copytruncate, the agent restarted meanwhile). What it had not read of the old content is in
-   * the copy, if one holds the last bytes it read: a harvester of the old identity reads just that.
+   * A new identity at a path where the checkpoint knows another that was being read when the
+   * agent stopped: while it was away, the file was emptied and written anew (copytruncate) or
+   * replaced by a new one (rename rotation). What it had not read of the old content is in the
+   * copy, or in the old file under its new name, if one beside it holds the last bytes it read: a
+   * harvester of the old identity reads just that.
    */
   private recoverTruncated(path: string, identity: FileIdentity): void {
     const { registry, live } = this.opts
     for (const cp of registry.values()) {
-      if (cp.path !== path || cp.dev !== identity.dev || cp.ino !== identity.ino || cp.id === identity.id || live.has(cp.id)) continue
+      if (cp.path !== path || cp.id === identity.id || live.has(cp.id)) continue
       const rest = this.fromCopy(path, cp)
       if (rest !== undefined) void this.harvest(rest)
     }
@@ -226,15 +228,19 @@ export class FileInput {
     await h.done
     while (h.tracker.outstanding > 0 && !this.stopping) await sleep(50)
     if (this.stopping) return
-    // A recovery from the copy is over once it ran: its entry no longer points anyone at a copy.
-    this.opts.registry.set(h.identity.id, checkpointOf(h, Date.now(), !h.fromCopy))
+    let st: Stats | undefined
+    try {
+      st = await stat(h.path)
+    } catch { /* gone */ }
+    const here = st !== undefined && st.ino === h.identity.ino && st.dev === h.identity.dev
+    // Only a file still at its path (closed while quiet) may need its last bytes to recover from a
+    // copy later; one that moved away or vanished was read to its end, and a recovery is over
+    // once it ran: their entries point nobody at a copy.
+    this.opts.registry.set(h.identity.id, checkpointOf(h, Date.now(), here && !h.fromCopy))
     this.opts.consumer.detach(h)
     if (this.opts.live.get(h.identity.id) === h) this.opts.live.delete(h.identity.id)
     // Written to while it was closing? Pick it up again.
-    try {
-      const st = await stat(h.path)
-      if (st.ino === h.identity.ino && st.dev === h.identity.dev && st.size > h.committedOffset()) void this.discover(h.path)
-    } catch { /* gone */ }
+    if (here && st!.size > h.committedOffset()) void this.discover(h.path)
   }
 
   private async retired(h: Harvester): Promise<void> {

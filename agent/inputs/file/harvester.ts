@@ -162,7 +162,7 @@ export class Harvester implements HarvestedSource {
     this.wake()
   }
 
-  /** Made to read the rest of a file emptied while the agent was away from its copy (HarvesterOptions.fromCopy). */
+  /** Made to read the rest of a file emptied or replaced while the agent was away (HarvesterOptions.fromCopy). */
   get fromCopy(): boolean {
     return this.opts.fromCopy !== undefined
   }
@@ -187,7 +187,7 @@ export class Harvester implements HarvestedSource {
         this.finish([])
         if (this.readPos === from) {
           log.warn({ path: this.path, offset: from },
-            'LW_INPUT_TRUNCATED: the file was emptied or replaced while the agent was away, and no copy beside it holds more of its old content; anything written to it past this offset before then was not read (rename rotation keeps it)')
+            'LW_INPUT_TRUNCATED: the file was emptied or replaced while the agent was away, and nothing beside it (an uncompressed copy or the renamed file) holds more of its old content; anything written to it past this offset before then was not read')
         }
         return
       }
@@ -420,7 +420,7 @@ export class Harvester implements HarvestedSource {
       await fh.close().catch(() => undefined)
     }
     log.info({ path: this.path, copy: copy.path, from, to: this.readPos },
-      'the file was copied aside and truncated (copytruncate); what had not been read yet was read from the copy')
+      'the file was emptied (copytruncate) or replaced; what had not been read of it yet was read from the copy or the renamed file beside it')
   }
 
   /** `buf[0, n)` was read at the read position: the position moves past it, and its end is kept as the sample. */

@@ -12,15 +12,30 @@ import {
   waitForCount, writeLines, sleep,
 } from './support/agent-harness'
 
-async function run(t: tap.Test, name: string, body: (ctx: { log: string; url: string; index: string }) => Promise<string[]>): Promise<void> {
+interface Ctx {
+  log: string
+  url: string
+  index: string
+  stateDir: string
+  /** Stops the agent, runs `meanwhile` (what happens to the files while it is away), starts it again. */
+  restart(meanwhile: () => void): Promise<void>
+}
+
+async function run(t: tap.Test, name: string, body: (ctx: Ctx) => Promise<string[]>): Promise<void> {
   const url = esUrl(t)
   if (!url) return
   const s = scenario(name)
   mkdirSync(s.logs, { recursive: true })
   const log = join(s.logs, 'app.log')
-  const agent = await startAgent(agentConfig(s, url, [fileInput([join(s.logs, '*.log')])]))
+  const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])])
+  let agent = await startAgent(cfg)
   t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
-  const expected = await body({ log, url, index: s.index })
+  const restart = async (meanwhile: () => void): Promise<void> => {
+    await agent.stop()
+    meanwhile()
+    agent = await startAgent(cfg)
+  }
+  const expected = await body({ log, url, index: s.index, stateDir: s.stateDir, restart })
   const count = await waitForCount(url, s.index, expected.length)
   await sleep(500) // anything extra (a duplicate) would arrive now
   const messages = await allMessages(url, s.index)
@@ -71,119 +86,66 @@ t.test('copytruncate while the agent is behind: what it had not read yet comes f
   return [...expectedMessages('early', 0, 100), ...expectedMessages('burst', 0, 20_000), ...expectedMessages('after', 0, 300)]
 }))
 
-t.test('copytruncate while the agent was stopped: what it had not read comes from the copy at the next start', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('copytruncate-away')
-  mkdirSync(s.logs, { recursive: true })
-  const log = join(s.logs, 'app.log')
-  const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])])
-  let agent = await startAgent(cfg)
-  t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
+t.test('copytruncate while the agent was stopped: what it had not read comes from the copy at the next start', (t) => run(t, 'copytruncate-away', async ({ log, url, index, stateDir, restart }) => {
   writeLines(log, 'before', 0, 500)
-  await waitForCount(url, s.index, 500)
-  await agent.stop()
+  await waitForCount(url, index, 500)
   // While the agent is stopped (a deploy at midnight): more lines, then logrotate's copytruncate,
   // then the application writes on into the emptied file.
-  writeLines(log, 'unread', 0, 700)
-  copyFileSync(log, log.replace('app.log', 'app.log.1'))
-  truncateSync(log, 0)
-  writeLines(log, 'after', 0, 300)
-  agent = await startAgent(cfg)
-  const expected = [...expectedMessages('before', 0, 500), ...expectedMessages('unread', 0, 700), ...expectedMessages('after', 0, 300)]
-  const count = await waitForCount(url, s.index, expected.length)
-  await sleep(500)
-  const messages = await allMessages(url, s.index)
-  t.equal(messages.length, expected.length, `documents == lines written (count ${count})`)
-  t.same(duplicatesIn(messages), [], 'no line shipped twice')
-  t.same(messages, [...expected].sort(), 'every line arrived: the unread ones from the copy')
+  await restart(() => {
+    writeLines(log, 'unread', 0, 700)
+    copyFileSync(log, log.replace('app.log', 'app.log.1'))
+    truncateSync(log, 0)
+    writeLines(log, 'after', 0, 300)
+  })
+  await waitForCount(url, index, 1500)
+  await sleep(500) // a checkpoint is written every 200 ms
   // The recovery is done once: its entry no longer points at a copy, the file's new one does.
-  await agent.stop()
-  const files = Object.values((JSON.parse(readFileSync(join(s.stateDir, CHECKPOINT_FILE), 'utf8')) as CheckpointData).files).filter((f) => f.path === log)
+  const files = Object.values((JSON.parse(readFileSync(join(stateDir, CHECKPOINT_FILE), 'utf8')) as CheckpointData).files).filter((f) => f.path === log)
   t.equal(files.length, 2, 'the old content and the new one, two identities at one path')
   t.equal(files.filter((f) => f.tail !== undefined).length, 1, 'only the file as it is now keeps its last bytes')
-})
+  return [...expectedMessages('before', 0, 500), ...expectedMessages('unread', 0, 700), ...expectedMessages('after', 0, 300)]
+}))
 
-t.test('rename rotation while the agent was stopped: the unread rest is read from the renamed file at the next start', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('rename-away')
-  mkdirSync(s.logs, { recursive: true })
-  const log = join(s.logs, 'app.log')
-  const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])])
-  let agent = await startAgent(cfg)
-  t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
+t.test('rename rotation while the agent was stopped: the unread rest is read from the renamed file at the next start', (t) => run(t, 'rename-away', async ({ log, url, index, restart }) => {
   writeLines(log, 'before', 0, 300)
-  await waitForCount(url, s.index, 300)
-  await agent.stop()
-  writeLines(log, 'unread', 0, 400)
-  renameSync(log, log.replace('app.log', 'app.log.1')) // logrotate's default: outside the glob
-  writeLines(log, 'after', 0, 100)
-  agent = await startAgent(cfg)
-  const expected = [...expectedMessages('before', 0, 300), ...expectedMessages('unread', 0, 400), ...expectedMessages('after', 0, 100)]
-  const count = await waitForCount(url, s.index, expected.length)
-  await sleep(500)
-  const messages = await allMessages(url, s.index)
-  t.equal(messages.length, expected.length, `documents == lines written (count ${count})`)
-  t.same(duplicatesIn(messages), [], 'no line shipped twice')
-  t.same(messages, [...expected].sort(), 'every line arrived: the unread ones from the renamed file')
-})
+  await waitForCount(url, index, 300)
+  await restart(() => {
+    writeLines(log, 'unread', 0, 400)
+    renameSync(log, log.replace('app.log', 'app.log.1')) // logrotate's default: outside the glob
+    writeLines(log, 'after', 0, 100)
+  })
+  return [...expectedMessages('before', 0, 300), ...expectedMessages('unread', 0, 400), ...expectedMessages('after', 0, 100)]
+}))
 
-t.test('copytruncate while the agent was stopped, rewritten with the same first line: the copy first, then the new generation', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('copytruncate-away-same-head')
-  mkdirSync(s.logs, { recursive: true })
-  const log = join(s.logs, 'app.log')
-  const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])])
+t.test('copytruncate while the agent was stopped, rewritten with the same first line: the copy first, then the new generation', (t) => run(t, 'copytruncate-away-same-head', async ({ log, url, index, restart }) => {
   writeLines(log, 'banner', 0, 1)
   writeLines(log, 'before', 0, 400)
-  let agent = await startAgent(cfg)
-  t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
-  await waitForCount(url, s.index, 401)
-  await agent.stop()
-  writeLines(log, 'unread', 0, 600)
-  copyFileSync(log, log.replace('app.log', 'app.log.1'))
-  truncateSync(log, 0)
-  writeLines(log, 'banner', 0, 1) // the application writes its banner again: the same identity
-  writeLines(log, 'after', 0, 200)
-  agent = await startAgent(cfg)
-  const expected = ['banner 0', ...expectedMessages('before', 0, 400), ...expectedMessages('unread', 0, 600), 'banner 0', ...expectedMessages('after', 0, 200)]
-  const count = await waitForCount(url, s.index, expected.length)
-  await sleep(500)
-  const messages = await allMessages(url, s.index)
-  t.equal(messages.length, expected.length, `documents == lines written (count ${count})`)
-  t.same(duplicatesIn(messages), ['banner 0'], 'only the line written twice appears twice')
-  t.same(messages, [...expected].sort(), 'every line arrived: the unread ones from the copy, the new ones under a new generation')
-})
+  await waitForCount(url, index, 401)
+  await restart(() => {
+    writeLines(log, 'unread', 0, 600)
+    copyFileSync(log, log.replace('app.log', 'app.log.1'))
+    truncateSync(log, 0)
+    writeLines(log, 'banner', 0, 1) // the application writes its banner again: the same identity
+    writeLines(log, 'after', 0, 200)
+  })
+  return ['banner 0', ...expectedMessages('before', 0, 400), ...expectedMessages('unread', 0, 600), 'banner 0', ...expectedMessages('after', 0, 200)]
+}))
 
-t.test('emptied while the agent was stopped, no copy: an older rotation with the same first line is not taken for one', async (t) => {
-  const url = esUrl(t)
-  if (!url) return
-  const s = scenario('truncate-away-no-copy')
-  mkdirSync(s.logs, { recursive: true })
-  const log = join(s.logs, 'app.log')
-  const cfg = agentConfig(s, url, [fileInput([join(s.logs, '*.log')])])
+t.test('emptied while the agent was stopped, no copy: an older rotation with the same first line is not taken for one', (t) => run(t, 'truncate-away-no-copy', async ({ log, url, index, restart }) => {
   // Yesterday's rotation: it starts with the same line and is longer than anything read today.
   writeLines(log.replace('app.log', 'app.log.1'), 'banner', 0, 1)
   writeLines(log.replace('app.log', 'app.log.1'), 'old', 0, 5_000)
   writeLines(log, 'banner', 0, 1)
   writeLines(log, 'today', 0, 200)
-  let agent = await startAgent(cfg)
-  t.teardown(async () => { await agent.stop(); await dropScenario(url, s) })
-  await waitForCount(url, s.index, 201)
-  await agent.stop()
-  writeLines(log, 'unread', 0, 100)
-  truncateSync(log, 0) // `> app.log`: no copy
-  writeLines(log, 'after', 0, 50)
-  agent = await startAgent(cfg)
-  await waitForCount(url, s.index, 251)
-  await sleep(1000)
-  const messages = await allMessages(url, s.index)
-  t.same(messages.filter((m) => m.startsWith('old ')), [], 'nothing of the older rotation')
-  t.same(messages.filter((m) => m.startsWith('after ')), expectedMessages('after', 0, 50).sort(), 'the new lines')
-  t.equal(messages.length, 251, 'the lines read before and the new ones; the unread ones had no copy to come from')
-})
+  await waitForCount(url, index, 201)
+  await restart(() => {
+    writeLines(log, 'unread', 0, 100)
+    truncateSync(log, 0) // `> app.log`: no copy, so the unread lines are gone
+    writeLines(log, 'after', 0, 50)
+  })
+  // Nothing of the older rotation: just what was read before and the new lines.
+  return ['banner 0', ...expectedMessages('today', 0, 200), ...expectedMessages('after', 0, 50)]
+}))
 
 t.test('truncation with no copy: an older rotation that starts with the same line is not read as the copy', async (t) => {
   const url = esUrl(t)

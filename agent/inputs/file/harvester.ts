@@ -392,7 +392,8 @@ export class Harvester implements HarvestedSource {
    * copytruncate: logrotate copied the file aside, then emptied it. Lines the harvester had not
    * read yet are gone from the file, but they are in the copy, if there is one to be found: a
    * file beside it named after it (`app.log.1`, `app.log-20240521`), not compressed, another
-   * inode, longer than what was read, and starting with this file's first line. Its bytes from
+   * inode (or, after a restart, this very file renamed: see HarvesterOptions.fromCopy), longer
+   * than what was read, and starting with this file's first line. Its bytes from
    * the read position on are read as this file's, under the same source id, so they get the
    * document ids they would have had. Lines written between the copy and the truncation are in
    * neither file; nothing can bring those back.

@@ -13,6 +13,9 @@ import type { LwError } from '../agent/errors'
 import type { CompiledRule } from './compiled'
 import { isRuleFileName, loadRules } from './load'
 
+/** The keep-alive timer's period: it does nothing, it only holds the event loop while watching. */
+const KEEP_ALIVE_MS = 2 ** 30
+
 export interface ReloadResult {
   /** true: `rules` are now the running rules; false: there were problems and the last good rules kept running. */
   applied: boolean
@@ -40,6 +43,8 @@ export class RuleWatcher {
   private current: CompiledRule[] = []
   private loaded = false
   private watcher: FSWatcher | undefined
+  /** Keeps the process alive while watching (see start). */
+  private keepAlive: NodeJS.Timeout | undefined
   private timer: NodeJS.Timeout | undefined
   private closed = false
   private readonly paths: string[]
@@ -61,6 +66,10 @@ export class RuleWatcher {
     if (this.options.watch === false || this.paths.length === 0) return result
     const watcher = chokidar.watch(this.paths, {
       ignoreInitial: true,
+      // chokidar 3.6 can leave an fs.watch handle open when close() lands while it is adding a
+      // new path (chokidar#1482); unpersistent, such a handle cannot keep the process alive after
+      // close(). While open, `keepAlive` holds the process as a persistent watcher would.
+      persistent: false,
       // Dot-files (editor swap files) never hold rules; rule-test files are left out below.
       ignored: (file: string) => {
         const name = path.basename(file)
@@ -68,6 +77,7 @@ export class RuleWatcher {
       },
     })
     this.watcher = watcher
+    this.keepAlive = setInterval(() => undefined, KEEP_ALIVE_MS)
     watcher.on('all', (_event, file) => {
       if (isRuleFileName(path.basename(file)) || this.paths.includes(file)) this.schedule()
     })
@@ -90,6 +100,8 @@ export class RuleWatcher {
     this.closed = true
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
+    clearInterval(this.keepAlive)
+    this.keepAlive = undefined
     await this.watcher?.close()
     this.watcher = undefined
   }

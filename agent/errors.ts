@@ -31,6 +31,7 @@ export const LW_CODES = {
   LW_INPUT_OPEN: 'A matched file cannot be opened (permissions, vanished); it is retried at the next scan.',
   LW_INPUT_READ: 'Reading an open file failed; it is retried at the next scan.',
   LW_INPUT_TRUNCATED: 'A file became shorter than the offset already read (copytruncate or rewrite); it is read again from the start.',
+  LW_INPUT_COPY: 'A rotated copy (app.log.1, app.log.1.gz) that holds lines not read yet could not be read to its end (a corrupt or cut-short gzip file, removed meanwhile); the lines past the damage are not shipped.',
   LW_INPUT_OPEN_FILES: 'limits.max_open_files is reached; further files wait until an open one is closed.',
   LW_INPUT_LINE_TOO_LONG: 'A line was longer than max_line_bytes; it was cut and flagged `truncated`.',
   LW_PARSE_JSON: 'A line of a json input is not a JSON object; it is shipped as plain text flagged `parse_error`.',

@@ -2,8 +2,9 @@
  * Every rotation mode against the real agent and the real Elasticsearch: whatever happens to the
  * files, the documents in Elasticsearch are exactly the lines written — none lost, none twice.
  */
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, copyFileSync, writeFileSync, statSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, copyFileSync, writeFileSync, statSync, utimesSync } from 'node:fs'
 import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import t from 'tap'
 import { CHECKPOINT_FILE, type CheckpointData } from '../agent/checkpoint/store'
 import { esUrl } from './support/elasticsearch'
@@ -19,6 +20,13 @@ interface Ctx {
   stateDir: string
   /** Stops the agent, runs `meanwhile` (what happens to the files while it is away), starts it again. */
   restart(meanwhile: () => void): Promise<void>
+}
+
+/** What logrotate's `compress` leaves of a rotated file: `dest` gzipped, its mtime kept (gzip keeps it). */
+function gzipTo(src: string, dest: string): void {
+  writeFileSync(dest, gzipSync(readFileSync(src)))
+  const { atime, mtime } = statSync(src)
+  utimesSync(dest, atime, mtime)
 }
 
 async function run(t: tap.Test, name: string, body: (ctx: Ctx) => Promise<string[]>): Promise<void> {
@@ -73,18 +81,31 @@ t.test('copytruncate: the file is copied aside and truncated in place', (t) => r
   return [...expectedMessages('before', 0, 1000), ...expectedMessages('after', 0, 600)]
 }))
 
-t.test('copytruncate while the agent is behind: what it had not read yet comes from the copy', (t) => run(t, 'copytruncate-behind', async ({ log, url, index }) => {
-  writeLines(log, 'early', 0, 100)
-  await waitForCount(url, index, 100)
-  // 20,000 lines at once, copied and truncated a moment later: the agent cannot have read them
-  // all, and those it had not read are only in the copy (logrotate names it outside the glob).
-  writeLines(log, 'burst', 0, 20_000)
-  copyFileSync(log, log.replace('app.log', 'app.log.1'))
-  truncateSync(log, 0)
-  await sleep(300)
-  writeLines(log, 'after', 0, 300)
-  return [...expectedMessages('early', 0, 100), ...expectedMessages('burst', 0, 20_000), ...expectedMessages('after', 0, 300)]
-}))
+/**
+ * 20,000 lines at once, copied aside by `copy` and truncated a moment later: the agent cannot
+ * have read them all, and those it had not read are only in the copy (logrotate names it outside
+ * the glob).
+ */
+function copytruncateBehind(copy: (log: string) => void): (ctx: Ctx) => Promise<string[]> {
+  return async ({ log, url, index }) => {
+    writeLines(log, 'early', 0, 100)
+    await waitForCount(url, index, 100)
+    writeLines(log, 'burst', 0, 20_000)
+    copy(log)
+    truncateSync(log, 0)
+    await sleep(300)
+    writeLines(log, 'after', 0, 300)
+    return [...expectedMessages('early', 0, 100), ...expectedMessages('burst', 0, 20_000), ...expectedMessages('after', 0, 300)]
+  }
+}
+
+t.test('copytruncate while the agent is behind: what it had not read yet comes from the copy', (t) =>
+  run(t, 'copytruncate-behind', copytruncateBehind((log) => copyFileSync(log, log.replace('app.log', 'app.log.1')))))
+
+// logrotate's copytruncate with `compress` and no `delaycompress`: the copy is app.log.1.gz by the
+// time the agent looks (made here before the truncation, so the test does not race it).
+t.test('copytruncate with compress while the agent is behind: what it had not read comes from the gzipped copy', (t) =>
+  run(t, 'copytruncate-gzip', copytruncateBehind((log) => gzipTo(log, log.replace('app.log', 'app.log.1.gz')))))
 
 t.test('copytruncate while the agent was stopped: what it had not read comes from the copy at the next start', (t) => run(t, 'copytruncate-away', async ({ log, url, index, stateDir, restart }) => {
   writeLines(log, 'before', 0, 500)
@@ -115,6 +136,32 @@ t.test('rename rotation while the agent was stopped: the unread rest is read fro
     writeLines(log, 'after', 0, 100)
   })
   return [...expectedMessages('before', 0, 300), ...expectedMessages('unread', 0, 400), ...expectedMessages('after', 0, 100)]
+}))
+
+t.test('rename rotation with compress while the agent was stopped: the unread rest comes from the .gz, not from an older one or a corrupt one', (t) => run(t, 'rename-away-gzip', async ({ log, url, index, restart }) => {
+  writeLines(log, 'banner', 0, 1)
+  writeLines(log, 'before', 0, 300)
+  await waitForCount(url, index, 301)
+  await restart(() => {
+    // Older rotations beside it: one with the same first line (and longer than what was read),
+    // one that is not gzip at all; both sort as newer, so both are looked at first.
+    const older = log.replace('app.log', 'app.log.2')
+    writeLines(older, 'banner', 0, 1)
+    writeLines(older, 'old', 0, 3_000)
+    gzipTo(older, `${older}.gz`)
+    rmSync(older)
+    writeFileSync(log.replace('app.log', 'app.log.3.gz'), Buffer.from('\x1f\x8b\x08 not really gzip'))
+    writeLines(log, 'unread', 0, 400)
+    renameSync(log, log.replace('app.log', 'app.log.1'))
+    gzipTo(log.replace('app.log', 'app.log.1'), log.replace('app.log', 'app.log.1.gz'))
+    rmSync(log.replace('app.log', 'app.log.1'))
+    const future = new Date(Date.now() + 60_000)
+    utimesSync(`${older}.gz`, future, future)
+    utimesSync(log.replace('app.log', 'app.log.3.gz'), future, future)
+    writeLines(log, 'banner', 0, 1)
+    writeLines(log, 'after', 0, 100)
+  })
+  return ['banner 0', ...expectedMessages('before', 0, 300), ...expectedMessages('unread', 0, 400), 'banner 0', ...expectedMessages('after', 0, 100)]
 }))
 
 t.test('copytruncate while the agent was stopped, rewritten with the same first line: the copy first, then the new generation', (t) => run(t, 'copytruncate-away-same-head', async ({ log, url, index, restart }) => {

@@ -6,7 +6,8 @@ import { LineSplitter } from '../../framing/lines'
 import { Multiline } from '../../framing/multiline'
 import type { Logger } from '../../logger'
 import { AckTracker } from './ack-tracker'
-import { headHash, headOf, sourceIdOf, type FileIdentity } from './identity'
+import { HEAD_BYTES, headHash, headIn, headOf, sourceIdOf, type FileIdentity } from './identity'
+import { copyBytes, copyKind } from './rotated-copy'
 import type { Semaphore } from './semaphore'
 
 /** Where a harvester's records go: the pipeline (parse, rules, documents). */
@@ -73,10 +74,6 @@ const CHUNK = 64 * 1024
 const IDLE_CHECK_MS = 1000
 /** A file renamed or deleted under us is read until it has been quiet this long (apps reopen their log promptly). */
 const MOVED_GRACE_MS = 5000
-/** What follows `app.log` in the name of a copy logrotate makes: `.1`, `-20240521`, `.2024-05-21`. */
-const COPY_SUFFIX = /^[.\-_][\w.\-]*$/
-/** A compressed copy cannot be read on from an offset. */
-const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip|Z)$/
 /** Bytes kept of the end of what was read, to tell the copy copytruncate made from older rotations (see findCopy). */
 const SAMPLE_BYTES = 64
 
@@ -187,7 +184,7 @@ export class Harvester implements HarvestedSource {
         this.finish([])
         if (this.readPos === from) {
           log.warn({ path: this.path, offset: from },
-            'LW_INPUT_TRUNCATED: the file was emptied or replaced while the agent was away, and nothing beside it (an uncompressed copy or the renamed file) holds more of its old content; anything written to it past this offset before then was not read')
+            'LW_INPUT_TRUNCATED: the file was emptied or replaced while the agent was away, and nothing beside it (a copy or the renamed file, as it is or gzipped) holds more of its old content; anything written to it past this offset before then was not read')
         }
         return
       }
@@ -391,12 +388,12 @@ export class Harvester implements HarvestedSource {
   /**
    * copytruncate: logrotate copied the file aside, then emptied it. Lines the harvester had not
    * read yet are gone from the file, but they are in the copy, if there is one to be found: a
-   * file beside it named after it (`app.log.1`, `app.log-20240521`), not compressed, another
+   * file beside it named after it (`app.log.1`, `app.log-20240521`, `app.log.1.gz`), another
    * inode (or, after a restart, this very file renamed: see HarvesterOptions.fromCopy), longer
-   * than what was read, and starting with this file's first line. Its bytes from
-   * the read position on are read as this file's, under the same source id, so they get the
-   * document ids they would have had. Lines written between the copy and the truncation are in
-   * neither file; nothing can bring those back.
+   * than what was read, and starting with this file's first line. Its bytes from the read
+   * position on are read as this file's, under the same source id, so they get the document ids
+   * they would have had. Lines written between the copy and the truncation are in neither file;
+   * nothing can bring those back.
    */
   private async readFromCopy(): Promise<void> {
     const { log, consumer } = this.opts
@@ -405,22 +402,20 @@ export class Harvester implements HarvestedSource {
     const copy = await this.findCopy()
     if (copy === undefined) return
     const from = this.readPos
-    const fh = await open(copy.path, 'r')
-    const buf = Buffer.allocUnsafe(CHUNK)
     const out: RawRecord[] = []
     try {
-      while (this.readPos < copy.size && !this.stopped) {
+      for await (const chunk of copyBytes(copy.path, copy.kind, from, CHUNK)) {
         if (!consumer.hasRoom()) await consumer.room()
-        const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, copy.size - this.readPos), this.readPos)
-        if (bytesRead === 0) break
-        this.advance(buf, bytesRead)
-        this.splitter.push(buf.subarray(0, bytesRead), out)
+        if (this.stopped) break
+        this.advance(chunk, chunk.length)
+        this.splitter.push(chunk, out)
         this.emit(out)
       }
-    } finally {
-      await fh.close().catch(() => undefined)
+    } catch (err) {
+      log.warn({ path: this.path, copy: copy.path, offset: this.readPos, err: (err as Error).message },
+        'LW_INPUT_COPY: the rotated copy that holds what had not been read of this file could not be read to its end (a corrupt or cut-short gzip file, or it was removed meanwhile); the lines past this offset were not read')
     }
-    log.info({ path: this.path, copy: copy.path, from, to: this.readPos },
+    log.info({ path: this.path, copy: copy.path, compressed: copy.kind === 'gzip', from, to: this.readPos },
       'the file was emptied (copytruncate) or replaced; what had not been read of it yet was read from the copy or the renamed file beside it')
   }
 
@@ -449,9 +444,9 @@ export class Harvester implements HarvestedSource {
    * The copy of this file that copytruncate left, with more than was read. It must start with
    * this file's first line and hold the last bytes read where they were read: an older rotation
    * that starts with the same banner does not. With nothing read since the start, no copy is
-   * trusted.
+   * trusted. Of several, the newest is taken: the latest rotation is the one made from this file.
    */
-  private async findCopy(): Promise<{ path: string; size: number } | undefined> {
+  private async findCopy(): Promise<{ path: string; kind: 'plain' | 'gzip' } | undefined> {
     if (this.sampleLen === 0) return undefined
     const dir = dirname(this.path)
     const base = basename(this.path)
@@ -461,32 +456,71 @@ export class Harvester implements HarvestedSource {
     } catch {
       return undefined
     }
-    let best: { path: string; size: number; mtimeMs: number } | undefined
+    const candidates: Array<{ path: string; kind: 'plain' | 'gzip'; mtimeMs: number }> = []
     for (const name of names) {
-      if (name === base || !name.startsWith(base) || !COPY_SUFFIX.test(name.slice(base.length)) || COMPRESSED.test(name)) continue
+      const kind = copyKind(base, name)
+      if (kind === undefined) continue
       const path = join(dir, name)
       try {
         const st = await stat(path)
+        if (!st.isFile()) continue
         // The file itself, under another name, is what a recovery after a restart may find (it was
-        // renamed away while the agent was stopped); a copy is another inode.
+        // renamed away while the agent was stopped); a copy is another inode. A gzip file's size
+        // says nothing of what it holds.
         const same = st.ino === this.identity.ino && st.dev === this.identity.dev
-        if (!st.isFile() || st.size <= this.readPos || st.size < this.sampleEnd || (same && this.opts.fromCopy === undefined)) continue
-        if (best !== undefined && st.mtimeMs <= best.mtimeMs) continue
-        const fh = await open(path, 'r')
-        try {
-          const head = await headOf(fh)
-          if (head === null || headHash(head) !== this.identity.head) continue
-          const there = Buffer.alloc(this.sampleLen)
-          await fh.read(there, 0, this.sampleLen, this.sampleEnd - this.sampleLen)
-          if (there.equals(this.sample.subarray(0, this.sampleLen))) best = { path, size: st.size, mtimeMs: st.mtimeMs }
-        } finally {
-          await fh.close().catch(() => undefined)
-        }
+        if (kind === 'plain' && (st.size <= this.readPos || st.size < this.sampleEnd || (same && this.opts.fromCopy === undefined))) continue
+        candidates.push({ path, kind, mtimeMs: st.mtimeMs })
       } catch {
-        // Gone or unreadable meanwhile: not the copy we can use.
+        // Gone meanwhile: not a copy.
       }
     }
-    return best
+    candidates.sort((a, b) => b.mtimeMs - a.mtimeMs)
+    for (const c of candidates) {
+      try {
+        if (c.kind === 'plain' ? await this.isPlainCopy(c.path) : await this.isGzipCopy(c.path)) return c
+      } catch {
+        // Gone, unreadable or (gzip) corrupt: not a copy we can use.
+      }
+    }
+    return undefined
+  }
+
+  private async isPlainCopy(path: string): Promise<boolean> {
+    const fh = await open(path, 'r')
+    try {
+      const head = await headOf(fh)
+      if (head === null || headHash(head) !== this.identity.head) return false
+      const there = Buffer.alloc(this.sampleLen)
+      await fh.read(there, 0, this.sampleLen, this.sampleEnd - this.sampleLen)
+      return there.equals(this.sample.subarray(0, this.sampleLen))
+    } finally {
+      await fh.close().catch(() => undefined)
+    }
+  }
+
+  /** The checks of isPlainCopy on what the gzip file inflates to, inflating no further than needed to answer. */
+  private async isGzipCopy(path: string): Promise<boolean> {
+    const head = Buffer.allocUnsafe(HEAD_BYTES)
+    let headLen = 0
+    let headChecked = false
+    const sampleStart = this.sampleEnd - this.sampleLen
+    const there = Buffer.alloc(this.sampleLen)
+    let at = 0
+    for await (const chunk of copyBytes(path, 'gzip', 0, CHUNK)) {
+      if (headLen < HEAD_BYTES) headLen += chunk.copy(head, headLen, 0, Math.min(chunk.length, HEAD_BYTES - headLen))
+      if (!headChecked && (headLen === HEAD_BYTES || head.subarray(0, headLen).indexOf(10) !== -1)) {
+        const first = headIn(head.subarray(0, headLen))
+        if (first === null || headHash(first) !== this.identity.head) return false
+        headChecked = true
+      }
+      const s = Math.max(at, sampleStart)
+      const e = Math.min(at + chunk.length, this.sampleEnd)
+      if (s < e) chunk.copy(there, s - sampleStart, s - at, e - at)
+      at += chunk.length
+      // Past what was read: there is more in it, and everything to compare has been seen.
+      if (at > this.readPos) return headChecked && there.equals(this.sample.subarray(0, this.sampleLen))
+    }
+    return false
   }
 
   private waitForChange(ms: number): Promise<void> {

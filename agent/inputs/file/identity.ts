@@ -50,9 +50,14 @@ export function headHash(head: Buffer): string {
 /** The head of an open file as identify() takes it: its first line, or HEAD_BYTES; null when there is no complete first line. */
 export async function headOf(fh: FileHandle, head: Buffer = Buffer.allocUnsafe(HEAD_BYTES)): Promise<Buffer | null> {
   const { bytesRead } = await fh.read(head, 0, HEAD_BYTES, 0)
-  const nl = head.subarray(0, bytesRead).indexOf(10)
-  if (nl >= 0) return head.subarray(0, nl + 1)
-  return bytesRead === HEAD_BYTES ? head : null
+  return headIn(head.subarray(0, bytesRead))
+}
+
+/** The head in a file's first bytes (`start`: up to HEAD_BYTES of them, fewer only if the file is that short). */
+export function headIn(start: Buffer): Buffer | null {
+  const nl = start.indexOf(10)
+  if (nl >= 0) return start.subarray(0, nl + 1)
+  return start.length === HEAD_BYTES ? start : null
 }
 
 /** The id used for documents: a truncated-and-rewritten file restarts its offsets, so it gets a new generation. */

@@ -14,7 +14,7 @@
  * /proc without the generator or the sink mixed in.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -24,7 +24,38 @@ const ROOT = join(__dirname, '..', '..')
 const CLI = join(ROOT, 'dist', 'agent', 'cli.js')
 const TICKS = 100 // USER_HZ on Linux
 
-interface Result { label: string; lines: number; seconds: number; linesPerSec: number; cpuPerMillion: number; peakRssMb: number }
+interface Result {
+  label: string
+  lines: number
+  seconds: number
+  linesPerSec: number
+  cpuPerMillion: number
+  peakRssMb: number
+  /** The machine's speed just before the run (see machineSpeed). */
+  referenceMBps: number
+}
+
+/** Bytes of the input the speed reference parses. */
+const REFERENCE_BYTES = 16 * 1024 * 1024
+
+/**
+ * The machine's speed right now: MB/s of JSON.parse over the input's first 16 MiB, on this
+ * process's one thread, with nothing else of the benchmark running. This machine's speed drifts
+ * (other tenants on the host): the same code's runs differ by 10-20% within an hour. Printed
+ * beside each run, it shows how fast the machine was as the run began; it can change within
+ * seconds, so it explains some slow runs, not all.
+ */
+function machineSpeed(lines: readonly string[], bytes: number): number {
+  // The best of five passes: a pass that a garbage collection or another tenant slowed is not the machine's speed.
+  let best = 0
+  for (let pass = 0; pass < 5; pass++) {
+    const t0 = process.cpuUsage()
+    for (const line of lines) JSON.parse(line)
+    const used = process.cpuUsage(t0)
+    best = Math.max(best, bytes / 1048576 / ((used.user + used.system) / 1e6))
+  }
+  return best
+}
 
 function procStats(pid: number): { cpu: number; hwmMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -33,6 +64,16 @@ function procStats(pid: number): { cpu: number; hwmMb: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
   return { cpu, hwmMb: hwm ? Number(hwm[1]) / 1024 : NaN }
+}
+
+function readHead(file: string, bytes: number): string {
+  const fd = openSync(file, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(bytes)
+    return buf.toString('latin1', 0, readSync(fd, buf, 0, bytes, 0))
+  } finally {
+    closeSync(fd)
+  }
 }
 
 function startSink(): Promise<{ child: ChildProcess; port: number }> {
@@ -58,7 +99,7 @@ async function count(url: string, real: boolean, index: string): Promise<{ n: nu
   return { n: ((await r.json()) as { count?: number }).count ?? 0, at: undefined }
 }
 
-async function runOnce(label: string, logFile: string, lines: number, url: string, real: boolean, format: string, extraYaml: string): Promise<Result> {
+async function runOnce(label: string, logFile: string, lines: number, url: string, real: boolean, format: string, extraYaml: string, referenceMBps: number): Promise<Result> {
   const dir = join(tmpdir(), `logwarden-bench-run-${process.pid}-${Date.now()}`)
   mkdirSync(dir, { recursive: true })
   const index = `logs-lwbench-${process.pid}-${Date.now()}`
@@ -102,7 +143,7 @@ async function runOnce(label: string, logFile: string, lines: number, url: strin
     await new Promise((r) => agent.once('exit', r))
     rmSync(dir, { recursive: true, force: true })
     if (real) await fetch(`${url}/_data_stream/${index}`, { method: 'DELETE' }).catch(() => undefined)
-    return { label, lines: n, seconds, linesPerSec: n / seconds, cpuPerMillion: (last.cpu / n) * 1e6, peakRssMb: last.hwmMb }
+    return { label, lines: n, seconds, linesPerSec: n / seconds, cpuPerMillion: (last.cpu / n) * 1e6, peakRssMb: last.hwmMb, referenceMBps }
   }
 }
 
@@ -127,6 +168,10 @@ async function main(): Promise<void> {
   }
   const size = statSync(logFile).size
   process.stderr.write(`input: ${lines} lines, ${(size / 1048576).toFixed(0)} MiB (${Math.round(size / lines)} bytes/line)\n`)
+  const head = readHead(logFile, REFERENCE_BYTES)
+  const referenceLines = head.slice(0, head.lastIndexOf('\n')).split('\n')
+  const referenceBytes = head.lastIndexOf('\n')
+  machineSpeed(referenceLines, referenceBytes) // warm-up: the first pass also compiles
 
   let sink: { child: ChildProcess; port: number } | undefined
   let url = ''
@@ -156,8 +201,9 @@ async function main(): Promise<void> {
           sink = await startSink()
           url = `http://127.0.0.1:${sink.port}`
         }
-        process.stderr.write(`running: ${label} (${i + 1} of ${runs})\n`)
-        const r = await runOnce(label, logFile, lines, url, values.real === true, values.format!, yaml)
+        const reference = machineSpeed(referenceLines, referenceBytes)
+        process.stderr.write(`running: ${label} (${i + 1} of ${runs}); machine reference ${reference.toFixed(0)} MB/s\n`)
+        const r = await runOnce(label, logFile, lines, url, values.real === true, values.format!, yaml, reference)
         process.stderr.write(`  ${Math.round(r.linesPerSec)} lines/s, ${r.cpuPerMillion.toFixed(2)} CPU-s per 1M lines, ${r.peakRssMb.toFixed(0)} MB peak RSS\n`)
         tries.get(label)!.push(r)
       }
@@ -186,6 +232,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${r.label.padEnd(40)} ${Math.round(r.linesPerSec).toString().padStart(8)}   ${r.cpuPerMillion.toFixed(2).padStart(18)}   ${r.peakRssMb.toFixed(0).padStart(13)}   ${share.padStart(11)}\n`)
   }
   for (const spread of spreads) process.stdout.write(`${spread}\n`)
+  const references = [...tries.values()].flat().map((r) => r.referenceMBps).sort((a, b) => a - b)
+  process.stdout.write(`machine reference (JSON.parse of the input on one thread, before each run): ${references[0]!.toFixed(0)}-${references[references.length - 1]!.toFixed(0)} MB/s, ` +
+    `median ${references[Math.floor(references.length / 2)]!.toFixed(0)}\n`)
   process.stdout.write(`\nJSON ${JSON.stringify(results)}\n`)
 }
 

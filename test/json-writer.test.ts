@@ -41,6 +41,11 @@ t.test('numbers come out as JSON.stringify writes them', async (t) => {
   const cases = [0, -0, 1, -1, 9, 10, 99, 100, 42, 1700000000000, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER,
     2 ** 53 + 2, 1e21, 1.5, -0.25, 1e-7, 12.5, NaN, Infinity, -Infinity]
   for (const n of cases) t.equal(written((w) => w.number(n)), expected(n), String(n))
+  // Around the bound of the small-integer path (2^31 - 1), and each power of ten below it.
+  for (const n of [2 ** 31 - 2, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, -(2 ** 31 - 1), -(2 ** 31), 4294967295, 4294967296]) {
+    t.equal(written((w) => w.number(n)), expected(n), String(n))
+  }
+  for (let p = 1; p <= 1e9; p *= 10) for (const n of [p - 1, p, p + 1]) t.equal(written((w) => w.number(n)), expected(n), String(n))
 })
 
 t.test('values of every field type', async (t) => {

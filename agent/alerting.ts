@@ -8,6 +8,7 @@ import type { Logger } from './logger'
 import type { EntryEvaluator } from './pipeline'
 import { AlertPipeline } from '../rules/alerts/pipeline'
 import type { CompiledRule } from '../rules/compiled'
+import { disableRules } from '../rules/disable'
 import { RuleEngine } from '../rules/engine'
 import { RuleWatcher, type ReloadResult } from '../rules/reload'
 import type { AlertEvent, Notifier, Rule } from '../rules/model'
@@ -135,7 +136,12 @@ export class Alerting implements EntryEvaluator {
     this.log.info({ rules: r.rules.length, files: r.files.length, reason: r.reason }, 'alert rules loaded')
   }
 
-  private apply(rules: CompiledRule[]): void {
+  private apply(loaded: CompiledRule[]): void {
+    const { rules, unknown } = disableRules(loaded, this.cfg.rules.disable ?? [])
+    for (const u of unknown) {
+      this.log.warn({ id: u.id, ...(u.suggestion !== undefined ? { suggestion: u.suggestion } : {}) },
+        `LW_RULE_DISABLE_UNKNOWN: rules.disable names "${u.id}", which no loaded rule has${u.suggestion !== undefined ? `; did you mean "${u.suggestion}"?` : '.'} Fix the id in the configuration; the other rules run as loaded`)
+    }
     const known = new Set(['default', ...Object.keys(this.cfg.routes)])
     for (const r of rules) {
       if (!known.has(r.rule.route)) this.log.warn({ rule: r.rule.id, route: r.rule.route, source: r.rule.source }, 'LW_ALERT_ROUTE: the rule names a route that is not configured; add it under routes:')

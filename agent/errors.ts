@@ -61,6 +61,7 @@ export const LW_CODES = {
   LW_RULE_VALUE: 'A rule option has a value outside what it accepts (not one of the choices, out of range, malformed id).',
   LW_RULE_DURATION: 'A rule duration is not "30s" / "5m" / "1h" / "30d" or a number of milliseconds, or is zero where time must pass.',
   LW_RULE_CONDITION: 'A `when` condition is malformed: not exactly one of all / any / not / field, or a field test with no test.',
+  LW_RULE_DISABLE_UNKNOWN: 'rules.disable in the configuration names an id no loaded rule has (a typo; the closest id is suggested); the other rules run.',
   LW_RULE_QUERY: 'A `query` string does not parse (Kibana/Lucene syntax).',
   LW_RULE_REGEX: 'A regular expression does not compile, or uses what RE2 cannot run in linear time (lookaround, backreferences).',
   LW_RULE_FIELD: 'A field name looks like a misspelt ECS field (the rule would never match).',

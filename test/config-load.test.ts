@@ -48,7 +48,7 @@ t.test('a minimal configuration gets every default', async (t) => {
     checkpoint_interval: 1000,
     shutdown_timeout: 10_000,
     log: { level: 'info' },
-    rules: { builtin: true, paths: [] },
+    rules: { builtin: true, paths: [], disable: [] },
     routes: {},
     alerts: { index: 'logwarden-alerts', edit_window: 3_600_000, edit_budget: 20, per_rule_per_minute: 20 },
   }
@@ -142,7 +142,7 @@ log: { level: debug }
     checkpoint_interval: 5000,
     shutdown_timeout: 0,
     log: { level: 'debug' },
-    rules: { builtin: true, paths: [] },
+    rules: { builtin: true, paths: [], disable: [] },
     routes: {},
     alerts: { index: 'logwarden-alerts', edit_window: 3_600_000, edit_budget: 20, per_rule_per_minute: 20 },
   }

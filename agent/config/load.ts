@@ -81,7 +81,7 @@ interface RawConfig {
   checkpoint_interval: Duration
   shutdown_timeout: Duration
   log: { level: AgentConfig['log']['level'] }
-  rules: { builtin: boolean | string[]; paths: string | string[] }
+  rules: { builtin: boolean | string[]; paths: string | string[]; disable: string[] }
   telegram?: { bot_token: string; api_root: string }
   routes: Record<string, { chats: RouteConfig['chats']; language: RouteConfig['language']; timezone: string; silent_below?: RouteConfig['silent_below'] }>
   kibana?: { url: string }
@@ -683,7 +683,7 @@ function normalise(raw: RawConfig, source: string): AgentConfig {
     checkpoint_interval: durationOf(raw.checkpoint_interval),
     shutdown_timeout: durationOf(raw.shutdown_timeout),
     log: { level: raw.log.level },
-    rules: { builtin: raw.rules.builtin, paths: list(raw.rules.paths).map((p) => path.resolve(dir, p)) },
+    rules: { builtin: raw.rules.builtin, paths: list(raw.rules.paths).map((p) => path.resolve(dir, p)), disable: raw.rules.disable },
     routes: Object.fromEntries(Object.entries(raw.routes).map(([name, r]) => [name, { ...r }])),
     alerts: {
       index: raw.alerts.index,

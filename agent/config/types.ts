@@ -120,8 +120,11 @@ export interface AgentConfig {
   /** On SIGTERM/SIGINT: how long to wait for in-flight documents before persisting and exiting (ms). */
   shutdown_timeout: number
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' }
-  /** Built-in packs (true = all) and the user's rule files (resolved against the config file's directory). */
-  rules: { builtin: boolean | string[]; paths: string[] }
+  /**
+   * Built-in packs (true = all) and the user's rule files (resolved against the config file's
+   * directory); `disable`: rule ids loaded but never evaluated (see rules/disable.ts), none when absent.
+   */
+  rules: { builtin: boolean | string[]; paths: string[]; disable?: string[] }
   /** Absent: alerts go to the console. */
   telegram?: { bot_token: string; api_root: string }
   routes: Record<string, RouteConfig>

@@ -47,7 +47,10 @@ export class FileInput {
     const { input, log } = this.opts
     const watcher = chokidar.watch(input.paths, {
       ignored: input.exclude.length > 0 ? input.exclude : undefined,
-      persistent: true,
+      // chokidar 3.6 can leave an fs.watch handle open when close() lands while it is adding a
+      // path (chokidar#1482); unpersistent, such a handle cannot keep a stopped agent's process
+      // alive. While the input runs, its scan timer holds the process instead.
+      persistent: false,
       ignoreInitial: false,
       followSymlinks: true,
       ignorePermissionErrors: true,
@@ -68,7 +71,6 @@ export class FileInput {
     await Promise.all(initial)
     this.ready = true
     this.scanTimer = setInterval(() => this.scan(), input.scan_interval)
-    this.scanTimer.unref()
   }
 
   /** Stops every harvester and waits until they have closed their files. */

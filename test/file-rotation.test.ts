@@ -29,6 +29,12 @@ function gzipTo(src: string, dest: string): void {
   utimesSync(dest, atime, mtime)
 }
 
+/** logrotate's copytruncate: the file copied to app.log.1 (logrotate names copies outside *.log), then emptied in place. */
+function copytruncate(log: string): void {
+  copyFileSync(log, log.replace('app.log', 'app.log.1'))
+  truncateSync(log, 0)
+}
+
 async function run(t: tap.Test, name: string, body: (ctx: Ctx) => Promise<string[]>): Promise<void> {
   const url = esUrl(t)
   if (!url) return
@@ -74,8 +80,7 @@ t.test('rename rotation within the glob: the renamed file is followed, not read 
 t.test('copytruncate: the file is copied aside and truncated in place', (t) => run(t, 'copytruncate', async ({ log, url, index }) => {
   writeLines(log, 'before', 0, 1000)
   await waitForCount(url, index, 1000)
-  copyFileSync(log, log.replace('app.log', 'app.log.1')) // logrotate names copies outside *.log
-  truncateSync(log, 0)
+  copytruncate(log)
   await sleep(300)
   writeLines(log, 'after', 0, 600)
   return [...expectedMessages('before', 0, 1000), ...expectedMessages('after', 0, 600)]
@@ -114,8 +119,7 @@ t.test('copytruncate while the agent was stopped: what it had not read comes fro
   // then the application writes on into the emptied file.
   await restart(() => {
     writeLines(log, 'unread', 0, 700)
-    copyFileSync(log, log.replace('app.log', 'app.log.1'))
-    truncateSync(log, 0)
+    copytruncate(log)
     writeLines(log, 'after', 0, 300)
   })
   await waitForCount(url, index, 1500)
@@ -170,8 +174,7 @@ t.test('copytruncate while the agent was stopped, rewritten with the same first 
   await waitForCount(url, index, 401)
   await restart(() => {
     writeLines(log, 'unread', 0, 600)
-    copyFileSync(log, log.replace('app.log', 'app.log.1'))
-    truncateSync(log, 0)
+    copytruncate(log)
     writeLines(log, 'banner', 0, 1) // the application writes its banner again: the same identity
     writeLines(log, 'after', 0, 200)
   })

@@ -87,7 +87,7 @@ export class Agent {
     await Promise.all(this.inputs.map((i) => i.start()))
     this.checkpointTimer = setInterval(() => this.saveCheckpoint(), this.cfg.checkpoint_interval)
     this.checkpointTimer.unref()
-    this.log.info({ inputs: this.cfg.inputs.length, files: this.live.size, state_dir: this.cfg.state_dir }, 'logwarden is running')
+    this.log.info({ inputs: this.cfg.inputs.length, files: this.live.size, state_dir: this.cfg.state_dir, gzip: this.sink.gzip }, 'logwarden is running')
   }
 
   /**

@@ -6,7 +6,9 @@
  *
  *   npm run bench -- [--lines 1000000] [--runs 3] [--real] [--format json|auto] [--only 'no rules']
  *
- * Three variants: without rules, with the built-in rule packs, and with 1,000 generated rules.
+ * Four variants: without rules (with the default `compression: auto`, which does not gzip on
+ * loopback, and with gzip forced, as against a remote cluster), with the built-in rule packs, and
+ * with 1,000 generated rules.
  * Each is run `--runs` times (a fresh agent and sink each time), the variants taking turns, and
  * the median run is reported with the spread: on a small machine one run can be 10% off the next.
  *
@@ -23,6 +25,16 @@ import { generatePinoLines, writeGeneratedRules } from './generate'
 const ROOT = join(__dirname, '..', '..')
 const CLI = join(ROOT, 'dist', 'agent', 'cli.js')
 const TICKS = 100 // USER_HZ on Linux
+
+interface Variant {
+  name: string
+  /** The config's `rules:` line. */
+  rules: string
+  /** `elasticsearch.compression`, when not the default. */
+  compression?: string
+  /** Compared with the run without rules (the rule variants). */
+  share?: boolean
+}
 
 interface Result {
   label: string
@@ -99,7 +111,7 @@ async function count(url: string, real: boolean, index: string): Promise<{ n: nu
   return { n: ((await r.json()) as { count?: number }).count ?? 0, at: undefined }
 }
 
-async function runOnce(label: string, logFile: string, lines: number, url: string, real: boolean, format: string, extraYaml: string, referenceMBps: number): Promise<Result> {
+async function runOnce(label: string, logFile: string, lines: number, url: string, real: boolean, format: string, variant: Variant, referenceMBps: number): Promise<Result> {
   const dir = join(tmpdir(), `logwarden-bench-run-${process.pid}-${Date.now()}`)
   mkdirSync(dir, { recursive: true })
   const index = `logs-lwbench-${process.pid}-${Date.now()}`
@@ -115,9 +127,10 @@ async function runOnce(label: string, logFile: string, lines: number, url: strin
     `  hosts: [${JSON.stringify(url)}]`,
     `  index: ${index}`,
     `  template: { name: ${index}, replicas: 0 }`,
+    ...(variant.compression !== undefined ? [`  compression: ${variant.compression}`] : []),
     'log: { level: warn }',
     'limits: { memory_buffer: 16MiB }',
-    extraYaml,
+    variant.rules,
   ].join('\n'))
   // Alerts go to the console notifier (stderr): kept, and shown only if the agent fails.
   const t0 = performance.timeOrigin + performance.now()
@@ -181,20 +194,24 @@ async function main(): Promise<void> {
   }
   const rulesDir = join(cache, 'generated-rules')
   writeGeneratedRules(rulesDir, 1000)
-  const variants: Array<[string, string]> = [
-    ['no rules', 'rules: { builtin: false }'],
-    ['built-in packs', 'rules: { builtin: true }'],
-    ['1,000 generated rules', `rules: { builtin: false, paths: [${JSON.stringify(rulesDir)}] }`],
+  const variants: Variant[] = [
+    { name: 'no rules', rules: 'rules: { builtin: false }' },
+    // What gzip costs: the sink is on loopback, where `compression: auto` (the default) does not
+    // gzip; against a cluster on another machine it would.
+    { name: 'no rules, gzip forced', rules: 'rules: { builtin: false }', compression: 'true' },
+    { name: 'built-in packs', rules: 'rules: { builtin: true }', share: true },
+    { name: '1,000 generated rules', rules: `rules: { builtin: false, paths: [${JSON.stringify(rulesDir)}] }`, share: true },
   ]
-  const chosen = variants.filter(([name]) => !values.only || name.includes(values.only))
+  const chosen = variants.filter(({ name }) => !values.only || name.includes(values.only))
   const labelOf = (name: string): string => `${values.real ? 'real ES' : 'counting sink'}, ${name}`
-  const tries = new Map<string, Result[]>(chosen.map(([name]) => [labelOf(name), []]))
+  const tries = new Map<string, Result[]>(chosen.map(({ name }) => [labelOf(name), []]))
+  const shared = new Set(chosen.filter((v) => v.share === true).map((v) => labelOf(v.name)))
   try {
     // Round by round, every variant once per round: the machine's speed drifts over minutes, and
     // variants run side by side see the same drift, so their shares compare like with like.
     for (let i = 0; i < runs; i++) {
-      for (const [name, yaml] of chosen) {
-        const label = labelOf(name)
+      for (const variant of chosen) {
+        const label = labelOf(variant.name)
         // Each run is a fresh agent and a fresh counting sink.
         if (!values.real) {
           sink?.child.kill()
@@ -203,7 +220,7 @@ async function main(): Promise<void> {
         }
         const reference = machineSpeed(referenceLines, referenceBytes)
         process.stderr.write(`running: ${label} (${i + 1} of ${runs}); machine reference ${reference.toFixed(0)} MB/s\n`)
-        const r = await runOnce(label, logFile, lines, url, values.real === true, values.format!, yaml, reference)
+        const r = await runOnce(label, logFile, lines, url, values.real === true, values.format!, variant, reference)
         process.stderr.write(`  ${Math.round(r.linesPerSec)} lines/s, ${r.cpuPerMillion.toFixed(2)} CPU-s per 1M lines, ${r.peakRssMb.toFixed(0)} MB peak RSS\n`)
         tries.get(label)!.push(r)
       }
@@ -216,7 +233,7 @@ async function main(): Promise<void> {
   const baseRuns = [...tries.entries()].find(([label]) => label.endsWith('no rules'))?.[1]
   for (const [label, list] of tries) {
     // Round by round against the run without rules of the same round, before sorting.
-    const shares = baseRuns !== undefined && list !== baseRuns ? list.map((r, i) => `${Math.round((r.linesPerSec / baseRuns[i]!.linesPerSec) * 100)}%`) : []
+    const shares = baseRuns !== undefined && shared.has(label) ? list.map((r, i) => `${Math.round((r.linesPerSec / baseRuns[i]!.linesPerSec) * 100)}%`) : []
     const sorted = [...list].sort((a, b) => a.linesPerSec - b.linesPerSec)
     results.push(sorted[Math.floor(sorted.length / 2)]!)
     if (runs > 1) {
@@ -224,11 +241,11 @@ async function main(): Promise<void> {
         (shares.length > 0 ? `; round by round vs no rules: ${shares.join(', ')}` : ''))
     }
   }
-  process.stdout.write(`\nlogwarden benchmark (parsing on, gzip on; ${runs > 1 ? `the median of ${runs} runs` : 'one run'} each)\n`)
+  process.stdout.write(`\nlogwarden benchmark (parsing on, compression: auto unless said; ${runs > 1 ? `the median of ${runs} runs` : 'one run'} each)\n`)
   process.stdout.write('run                                       lines/s   CPU-s per 1M lines   peak RSS (MB)   vs no rules\n')
   const base = results.find((r) => r.label.endsWith('no rules'))
   for (const r of results) {
-    const share = base ? `${Math.round((r.linesPerSec / base.linesPerSec) * 100)}%` : ''
+    const share = base && shared.has(r.label) ? `${Math.round((r.linesPerSec / base.linesPerSec) * 100)}%` : ''
     process.stdout.write(`${r.label.padEnd(40)} ${Math.round(r.linesPerSec).toString().padStart(8)}   ${r.cpuPerMillion.toFixed(2).padStart(18)}   ${r.peakRssMb.toFixed(0).padStart(13)}   ${share.padStart(11)}\n`)
   }
   for (const spread of spreads) process.stdout.write(`${spread}\n`)

@@ -88,13 +88,25 @@ t.test('wrong kinds of values say what was expected, what was found, and give an
   ].join('\n')
   t.same(problems(t, yaml), [
     'config.yaml:4:16: LW_CONFIG_TYPE: elasticsearch.concurrency: expected a whole number, got "two". For example: concurrency: 2',
-    'config.yaml:5:16: LW_CONFIG_TYPE: elasticsearch.compression: expected true or false, got "yes". For example: compression: true',
+    'config.yaml:5:16: LW_CONFIG_VALUE: elasticsearch.compression: "yes" is not one of: auto, true, false. Use one of these.',
     'config.yaml:6:10: LW_CONFIG_TYPE: elasticsearch.batch: expected a mapping, got 100. A bulk request is sent as soon as any of these limits is reached.',
     'config.yaml:7:27: LW_CONFIG_VALUE: limits.max_open_files: must be at least 1, got 0. For example: max_open_files: 256',
     'config.yaml:8:15: LW_CONFIG_VALUE: log.level: "verbos" is not one of: trace, debug, info, warn, error. Use one of these.',
   ])
   t.same(problems(t, 'service: { name: shop }\n' + VALID_INPUT + 'log: { level: warning }\n'), [
     'config.yaml:3:15: LW_CONFIG_VALUE: log.level: "warning" is not one of: trace, debug, info, warn, error. Did you mean "warn"?',
+  ])
+})
+
+t.test('true or false in quotes, where an option takes true, false or a word, is shown without its quotes', async (t) => {
+  const yaml = [
+    'service: { name: shop }',
+    VALID_INPUT.trimEnd(),
+    'elasticsearch:',
+    '  compression: "false"',
+  ].join('\n')
+  t.same(problems(t, yaml), [
+    'config.yaml:4:16: LW_CONFIG_VALUE: elasticsearch.compression: "false" is not one of: auto, true, false. Write it without quotes: compression: false',
   ])
 })
 

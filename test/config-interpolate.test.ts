@@ -79,11 +79,13 @@ t.test('a variable is taken as the number or boolean the option expects', async 
   t.equal(config?.elasticsearch.concurrency, 4)
   t.equal(config?.elasticsearch.compression, false)
   t.equal(config?.elasticsearch.batch_interval, 250, 'a bare number is milliseconds')
+  t.equal(check(t, yaml, { CONCURRENCY: '4', COMPRESS: 'auto' }).config?.elasticsearch.compression, 'auto', 'a word the option allows stays a word')
+  t.equal(check(t, yaml, { CONCURRENCY: '4', COMPRESS: 'true' }).config?.elasticsearch.compression, true)
 
   const wrong = check(t, yaml, { CONCURRENCY: 'four', COMPRESS: 'no' })
   t.same(wrong.problems, [
     'config.yaml:4:16: LW_CONFIG_TYPE: elasticsearch.concurrency: expected a whole number, got "${CONCURRENCY}". For example: concurrency: 2',
-    'config.yaml:5:16: LW_CONFIG_TYPE: elasticsearch.compression: expected true or false, got "${COMPRESS}". For example: compression: true',
+    'config.yaml:5:16: LW_CONFIG_VALUE: elasticsearch.compression: "${COMPRESS}" is not one of: auto, true, false. Use one of these.',
   ], 'the expression is shown, not the value')
 })
 

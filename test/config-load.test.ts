@@ -34,7 +34,7 @@ t.test('a minimal configuration gets every default', async (t) => {
       batch_max_bytes: 5 * 1024 * 1024,
       batch_interval: 1000,
       concurrency: 2,
-      compression: true,
+      compression: 'auto',
       request_timeout: 30_000,
       retry_initial: 500,
       retry_max: 30_000,

@@ -71,7 +71,7 @@ interface RawConfig {
     data_stream?: boolean
     batch: { max_docs: number; max_bytes: Size; interval: Duration }
     concurrency: number
-    compression: boolean
+    compression: boolean | 'auto'
     request_timeout: Duration
     retry: { initial: Duration; max: Duration }
     template: { name: string; shards: number; replicas: number; setup_on_start: boolean }
@@ -386,10 +386,11 @@ function validate(data: Record<string, unknown>, report: Reporter): void {
 function coerce(data: Record<string, unknown>, errors: ErrorObject[], report: Reporter): boolean {
   let changed = false
   for (const error of errors) {
-    if (error.keyword !== 'type') continue
+    if (error.keyword !== 'type' && error.keyword !== 'enum') continue
     const where = pointerToPath(error.instancePath)
     const value = valueAt(data, where)
-    const wanted = String(error.params.type).split(',')
+    // An enum of mixed kinds (`compression: auto | true | false`) wants the kinds of its values.
+    const wanted = error.keyword === 'enum' ? (error.params.allowedValues as unknown[]).map((v) => typeof v) : String(error.params.type).split(',')
     let coerced: unknown
     if (value === null) {
       coerced = wanted.includes('object') ? {} : wanted.includes('array') ? [] : undefined
@@ -504,7 +505,10 @@ function explain(error: ErrorObject, data: Record<string, unknown>, report: Repo
       const choices = allowed.map(String)
       const suggestion = typeof value === 'string' && !report.expressions.has(error.instancePath) ? closest(value, choices) : undefined
       const what = choices.length === 1 ? `must be "${choices[0]}", got ${shown}` : `${shown} is not one of: ${choices.join(', ')}`
-      return report.add('LW_CONFIG_VALUE', where, 'value', what, suggestion !== undefined ? `Did you mean "${suggestion}"?` : 'Use one of these.')
+      // "true" in quotes where true is allowed: the quotes are the mistake.
+      const unquoted = typeof value === 'string' && allowed.some((v) => typeof v !== 'string' && String(v) === value)
+      const hint = unquoted ? `Write it without quotes: ${key}: ${value}` : suggestion !== undefined ? `Did you mean "${suggestion}"?` : 'Use one of these.'
+      return report.add('LW_CONFIG_VALUE', where, 'value', what, hint)
     }
     case 'minimum':
     case 'maximum':

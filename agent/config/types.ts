@@ -74,7 +74,8 @@ export interface ElasticsearchConfig {
   batch_interval: number
   /** Bulk requests in flight at once. */
   concurrency: number
-  compression: boolean
+  /** gzip bulk bodies: true, false, or `auto` — gzip unless every host is loopback (see transports/elasticsearch/compression.ts). */
+  compression: boolean | 'auto'
   /** ms; per request */
   request_timeout: number
   /** Retry backoff bounds (ms). */

@@ -89,13 +89,16 @@ export class FaultProxy {
     this.upstream = new URL(upstream)
   }
 
-  /** Starts a proxy on a free loopback port in front of `upstream` (e.g. ES_URL). */
-  static async start(upstream: string): Promise<FaultProxy> {
+  /**
+   * Starts a proxy on a free port of `host` (loopback unless given: another address of this
+   * machine makes it look remote) in front of `upstream` (e.g. ES_URL).
+   */
+  static async start(upstream: string, host = '127.0.0.1'): Promise<FaultProxy> {
     const server = createServer()
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    await new Promise<void>((resolve) => server.listen(0, host, resolve))
     const address = server.address()
     if (address === null || typeof address === 'string') throw new Error('the fault proxy has no TCP address')
-    const proxy = new FaultProxy(server, upstream, `http://127.0.0.1:${address.port}`)
+    const proxy = new FaultProxy(server, upstream, `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`)
     server.on('connection', (socket) => {
       proxy.sockets.add(socket)
       socket.on('close', () => proxy.sockets.delete(socket))

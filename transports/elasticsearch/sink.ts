@@ -11,7 +11,7 @@
  *   `pendingBytes` stays high and the reader waits on `waitBelow`.
  *
  * Bulk bodies are NDJSON strings built here from the documents' own text, so the client never
- * serialises a document; the client gzips the body when `compression` is on.
+ * serialises a document; bodies are gzipped here when `compression` says so (see compression.ts).
  */
 import { errors, type Client } from '@elastic/elasticsearch'
 import type { Logger } from 'pino'
@@ -23,6 +23,7 @@ import { LwError } from '../../agent/errors'
 import { retryAfterMs, retryDelay } from './backoff'
 import { classifyBulkResponse, type ItemResult } from './bulk-response'
 import { createClient } from './client'
+import { gzipsBodies } from './compression'
 import { DeadLetterFile, deadLetterBulk, deadLetterOf, type DeadLetter, type RefusedDoc } from './dead-letter'
 import type { OutDoc } from './document'
 import { JsonWriter, stringBytesMax, writeBase36, writeString } from './json-writer'
@@ -218,6 +219,8 @@ const FILTER_PATH = 'errors,items.*.status,items.*.error'
 
 export class ElasticsearchSink {
   private readonly cfg: ElasticsearchConfig
+  /** Whether bulk bodies are gzipped (`compression` resolved for the hosts). */
+  readonly gzip: boolean
   private readonly client: Client
   private readonly ownsClient: boolean
   private readonly events: SinkEvents
@@ -285,6 +288,7 @@ export class ElasticsearchSink {
   constructor(cfg: ElasticsearchConfig, opts: SinkOptions) {
     checkIndexConfig(cfg)
     this.cfg = cfg
+    this.gzip = gzipsBodies(cfg)
     this.client = opts.client ?? createClient(cfg)
     this.ownsClient = opts.client === undefined
     this.events = opts.events
@@ -615,10 +619,10 @@ export class ElasticsearchSink {
     try {
       // Compressed here rather than by the client: level 3 costs 40% of the default level's CPU
       // (see GZIP_OPTIONS), and runs on the libuv pool, off this thread.
-      const payload = this.cfg.compression ? await gzip(batch.body, GZIP_OPTIONS) : batch.body
+      const payload = this.gzip ? await gzip(batch.body, GZIP_OPTIONS) : batch.body
       const response = await this.client.transport.request(
         { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: payload },
-        { maxRetries: 0, requestTimeout: this.cfg.request_timeout, signal: this.abort.signal, headers: this.cfg.compression ? GZIP_HEADERS : undefined })
+        { maxRetries: 0, requestTimeout: this.cfg.request_timeout, signal: this.abort.signal, headers: this.gzip ? GZIP_HEADERS : undefined })
       results = classifyBulkResponse(response, batch.items.length)
     } catch (err) {
       this.inFlight--

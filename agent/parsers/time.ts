@@ -239,6 +239,14 @@ function parseOffset(text: string, i: number): number {
  */
 export function parseIsoLike(text: string, zone: string): number {
   if (text === lastIso) return lastIsoMs
+  // Text formatIso made within the same second as its last (the rules read a chunk's stamps back
+  // after the whole chunk was parsed): only the milliseconds need reading.
+  if (text.length === 24 && secondText.length === 20 && text.charCodeAt(23) === 90 && text.startsWith(secondText)) {
+    const a = digit(text, 20)
+    const b = digit(text, 21)
+    const c = digit(text, 22)
+    if (a >= 0 && b >= 0 && c >= 0) return secondSince + a * 100 + b * 10 + c
+  }
   const n = text.length
   if (n < 16) return NaN
   const y1 = two(text, 0)

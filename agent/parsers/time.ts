@@ -162,15 +162,23 @@ export function formatIso(ms: number): string | undefined {
   }
   lastIso = secondText + MILLIS_Z[millis]
   lastIsoMs = ms
+  recentText[millis] = lastIso
+  recentMs[millis] = ms
   return lastIso
 }
 
 /**
  * The last text formatIso made, and its instant: the rules read an entry's @timestamp back as a
- * number right after the parser wrote it, and need not parse it again.
+ * number, and need not parse it again.
  */
 let lastIso = ''
 let lastIsoMs = NaN
+/**
+ * The last text formatIso made for each millisecond of a second, and its instant: the rules read
+ * a chunk's stamps back after the whole chunk was parsed, when `lastIso` is only the last one's.
+ */
+const recentText: string[] = new Array<string>(1000).fill('')
+const recentMs = new Float64Array(1000)
 
 // --- parsing ------------------------------------------------------------------------------
 
@@ -239,13 +247,10 @@ function parseOffset(text: string, i: number): number {
  */
 export function parseIsoLike(text: string, zone: string): number {
   if (text === lastIso) return lastIsoMs
-  // Text formatIso made within the same second as its last (the rules read a chunk's stamps back
-  // after the whole chunk was parsed): only the milliseconds need reading.
-  if (text.length === 24 && secondText.length === 20 && text.charCodeAt(23) === 90 && text.startsWith(secondText)) {
-    const a = digit(text, 20)
-    const b = digit(text, 21)
-    const c = digit(text, 22)
-    if (a >= 0 && b >= 0 && c >= 0) return secondSince + a * 100 + b * 10 + c
+  if (text.length === 24) {
+    const millis = digit(text, 20) * 100 + digit(text, 21) * 10 + digit(text, 22)
+    // Equal text is the same instant, whichever string object holds it.
+    if (millis >= 0 && text === recentText[millis]) return recentMs[millis]!
   }
   const n = text.length
   if (n < 16) return NaN

@@ -81,9 +81,9 @@ function checkConfig(opts: { config: string }): void {
   const cfg = load(opts.config)
   const paths = cfg.inputs.flatMap((i) => i.paths)
   const es = cfg.elasticsearch
-  const gzip = gzipsBodies(es) ? 'gzip' : 'no gzip'
-  const why = es.compression === 'auto' ? (gzipsBodies(es) ? ': compression auto, a host is not this machine' : ': compression auto, every host is this machine') : ''
-  process.stdout.write(`${cfg.source}: OK — ${cfg.inputs.length} input(s) (${paths.join(', ')}), Elasticsearch ${es.hosts.join(', ')} → ${es.index} (${gzip}${why})\n`)
+  const gzip = gzipsBodies(es)
+  const why = es.compression !== 'auto' ? '' : gzip ? ': compression auto, a host is not this machine' : ': compression auto, every host is this machine'
+  process.stdout.write(`${cfg.source}: OK — ${cfg.inputs.length} input(s) (${paths.join(', ')}), Elasticsearch ${es.hosts.join(', ')} → ${es.index} (${gzip ? 'gzip' : 'no gzip'}${why})\n`)
 }
 
 async function setup(opts: { config: string }): Promise<void> {

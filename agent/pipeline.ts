@@ -239,7 +239,7 @@ export class Pipeline implements RecordConsumer {
     }
     // The rules run over the chunk's entries once all are shipped, rather than line by line
     // between parsing and writing: each part's code and data then stay in the caches for a whole
-    // chunk. With the built-in packs this took 2-4% less main-thread CPU (18 interleaved runs).
+    // chunk. With the built-in packs this took 2-4% less main-thread CPU (18 interleaved pairs of runs).
     // Nothing waits on it: the chunk's documents are acknowledged asynchronously, later.
     try {
       for (let i = 0; i < pending.length; i++) rules!.evaluate(pending[i]!, nowMs)

@@ -160,22 +160,16 @@ export function formatIso(ms: number): string | undefined {
     secondSince = second
     secondText = dayText + PAD2[(s / 3600) | 0] + ':' + PAD2[((s % 3600) / 60) | 0] + ':' + PAD2[s % 60] + '.'
   }
-  lastIso = secondText + MILLIS_Z[millis]
-  lastIsoMs = ms
-  recentText[millis] = lastIso
+  const text = secondText + MILLIS_Z[millis]!
+  recentText[millis] = text
   recentMs[millis] = ms
-  return lastIso
+  return text
 }
 
 /**
- * The last text formatIso made, and its instant: the rules read an entry's @timestamp back as a
- * number, and need not parse it again.
- */
-let lastIso = ''
-let lastIsoMs = NaN
-/**
  * The last text formatIso made for each millisecond of a second, and its instant: the rules read
- * a chunk's stamps back after the whole chunk was parsed, when `lastIso` is only the last one's.
+ * an entry's @timestamp back as a number (a chunk's stamps after the whole chunk was parsed), and
+ * need not parse it again.
  */
 const recentText: string[] = new Array<string>(1000).fill('')
 const recentMs = new Float64Array(1000)
@@ -246,7 +240,6 @@ function parseOffset(text: string, i: number): number {
  * the text is anything else.
  */
 export function parseIsoLike(text: string, zone: string): number {
-  if (text === lastIso) return lastIsoMs
   if (text.length === 24) {
     const millis = digit(text, 20) * 100 + digit(text, 21) * 10 + digit(text, 22)
     // Equal text is the same instant, whichever string object holds it.

@@ -414,6 +414,7 @@ export class Harvester implements HarvestedSource {
     } catch (err) {
       log.warn({ path: this.path, copy: copy.path, offset: this.readPos, err: (err as Error).message },
         'LW_INPUT_COPY: the rotated copy that holds what had not been read of this file could not be read to its end (a corrupt or cut-short gzip file, or it was removed meanwhile); the lines past this offset were not read')
+      return
     }
     log.info({ path: this.path, copy: copy.path, compressed: copy.kind === 'gzip', from, to: this.readPos },
       'the file was emptied (copytruncate) or replaced; what had not been read of it yet was read from the copy or the renamed file beside it')

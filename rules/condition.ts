@@ -52,6 +52,8 @@ interface Node {
   required: string[]
   /** A rough cost per call, to run cheap tests first. */
   cost: number
+  /** A field test's test of one value of its field (see fieldValueTest). */
+  value?: ValueTest
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -367,6 +369,7 @@ function compileFieldTest(spec: FieldTestSpec, path: PathSegment[], problems: Co
 
   const read = compileField(field)
   let valueTest = prepared(tests.length > 0 ? allValues(tests) : undefined, lowered.length > 0 ? allValues(lowered) : undefined, decode)
+  const exact = valueTest
   // A test that decodes or runs RE2 costs far more than looking its answer up: paths, user
   // agents and queries repeat, so the answer is remembered per text. Only those: a memo per test
   // is memory per rule, and a prefix or an equality is cheaper than the lookup anyway.
@@ -398,7 +401,26 @@ function compileFieldTest(spec: FieldTestSpec, path: PathSegment[], problems: Co
       return false
     }
   }
-  return { test, fields: [field], required: whenMissing ? [] : [field], cost }
+  const node: Node = { test, fields: [field], required: whenMissing ? [] : [field], cost }
+  if (exact !== undefined) node.value = absentOnly ? () => false : exact
+  return node
+}
+
+/**
+ * What a field test asks of one value of its field (decoding and case folding included), when it
+ * tests the value at all: the rule index judges a text once with it for every rule gated on that
+ * field, instead of only looking for the rules' literals in it. Undefined for a spec that does
+ * not compile or only tests presence.
+ */
+export function fieldValueTest(spec: FieldTestSpec): ((value: Scalar) => boolean) | undefined {
+  const problems: ConditionProblem[] = []
+  const node = compileFieldTest(spec, [], problems)
+  return problems.length === 0 ? node?.value : undefined
+}
+
+/** Text that an equality against it matches only as text: not a number or true/false, which also match those values. */
+export function textOnly(value: unknown): value is string {
+  return typeof value === 'string' && Number.isNaN(writtenNumber(value)) && value !== 'true' && value !== 'false'
 }
 
 /** `test`, answering text it has seen (up to MEMO_TEXT long) from a bounded memo. */

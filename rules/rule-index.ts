@@ -24,7 +24,7 @@
  */
 import type { Entry } from '../agent/entry'
 import type { CompiledRule } from './compiled'
-import { equalityKey, mandatoryEqualities, mandatoryRanges, numericValue, type Equality, type Range } from './condition'
+import { equalityKey, fieldValueTest, mandatoryEqualities, mandatoryRanges, numericValue, textOnly, type Equality, type Range } from './condition'
 import { compileField, decodeUrl, fieldRead, probeValue, topLevelFlat } from './fields'
 import { MEMO_TEXT, TextMemo } from './memo'
 import { requiredLiterals } from './regex'
@@ -69,12 +69,16 @@ function equalitiesOf(compiled: CompiledRule): Equality[] {
 
 /**
  * A field a rule needs to contain one of `literals` (lower-case ASCII), read decoded when
- * `decode`; or, with `literals` null, a field the rule needs to be there at all.
+ * `decode`; or, with `literals` null, a field the rule needs to be there at all. `spec` is the
+ * field test the literals come from: the rule needs it to hold, too.
  */
 interface Gate {
   field: string
   decode: boolean
   literals: string[] | null
+  spec?: FieldTestSpec
+  /** An equality instead: the field must hold a value with one of these keys (see mandatoryEqualities). */
+  keys?: string[]
 }
 
 /** How much a presence gate lets through, against a literal gate's count of literals: far more. */
@@ -95,30 +99,44 @@ function literalOf(text: unknown): string | undefined {
   return typeof text === 'string' && text.length > 0 && ASCII_ONLY.test(text) ? text.toLowerCase() : undefined
 }
 
+/** An expected value of an equality as a literal; not one that also equals numbers or booleans, which the text scan never sees. */
+function equalityLiteral(value: unknown): string | undefined {
+  return textOnly(value) ? literalOf(value) : undefined
+}
+
 /**
  * The literal gates of a condition: it can only be true when one of the gates' fields contains
  * one of its literals. Undefined when there is no such guarantee (a `not`, an `any` with a branch
  * without one, tests that are not about text).
  */
-export function gatesOf(spec: ConditionSpec, presence = false): Gate[] | undefined {
+export function gatesOf(spec: ConditionSpec, presence = false, distinct?: ReadonlyMap<string, ReadonlySet<string>>): Gate[] | undefined {
   if ('all' in spec && Array.isArray(spec.all)) {
     let best: Gate[] | undefined
+    let bestCost = Infinity
     for (const child of spec.all) {
-      const gates = gatesOf(child, presence)
-      if (gates !== undefined && (best === undefined || literalCount(gates) < literalCount(best))) best = gates
+      const gates = gatesOf(child, presence, distinct)
+      const cost = gates === undefined ? Infinity : gatesCost(gates, distinct)
+      if (cost < bestCost) {
+        best = gates
+        bestCost = cost
+      }
     }
     return best
   }
   if ('any' in spec && Array.isArray(spec.any)) {
     const out: Gate[] = []
     for (const child of spec.any) {
-      const gates = gatesOf(child, presence)
+      const gates = gatesOf(child, presence, distinct)
       if (gates === undefined) return undefined
       out.push(...gates)
     }
     return out.length > 0 ? out : undefined
   }
   if (!('field' in spec)) return undefined
+  // An equality inside an `any` (`status in [401, 403]` in one branch of several) is looked up
+  // by value, like the equalities every match needs.
+  const equality = distinct === undefined ? undefined : mandatoryEqualities(spec)[0]
+  if (equality !== undefined) return [{ field: equality.field, decode: false, literals: null, keys: equality.keys, spec }]
   let literals: string[] | undefined
   const one = literalOf(spec.contains) ?? literalOf(spec.prefix)
   if (one !== undefined) literals = [one]
@@ -130,16 +148,57 @@ export function gatesOf(spec: ConditionSpec, presence = false): Gate[] | undefin
     // Text equal to a value contains it: equalities the value index did not take (an `any`
     // mixing them with other tests, ignore_case) can be gated by their values too.
     const values = spec.equals !== undefined ? [spec.equals] : spec.in
-    const lowered = values?.map(literalOf)
+    const lowered = values?.map(equalityLiteral)
     if (lowered !== undefined && lowered.length > 0 && lowered.every((l): l is string => l !== undefined)) literals = lowered
   }
-  if (literals !== undefined) return [{ field: spec.field, decode: spec.decode === true, literals }]
+  if (literals !== undefined) return [{ field: spec.field, decode: spec.decode === true, literals, spec }]
   // With `presence`, a test with no literal to look for still needs its field to be there.
   return presence && needsValue(spec) ? [{ field: spec.field, decode: false, literals: null }] : undefined
 }
 
-function literalCount(gates: Gate[]): number {
-  return gates.reduce((n, g) => n + (g.literals === null ? PRESENCE_COST : g.literals.length), 0)
+/**
+ * How much a set of gates lets through, roughly: a literal gate by its number of literals, a
+ * presence gate far more. An equality lets through less than any literal: its share of the
+ * values the field can hold, guessed from the values the rules compare it with, and for numbers
+ * (statuses, codes, ports) at least NUMBER_DOMAIN of them; so `status in [401, 403]` is looked
+ * up rather than `method: POST`, which half the requests may have.
+ */
+function gatesCost(gates: Gate[], distinct: ReadonlyMap<string, ReadonlySet<string>> | undefined): number {
+  let cost = 0
+  for (const g of gates) {
+    if (g.keys !== undefined) {
+      const domain = Math.max(g.keys.length, distinct?.get(g.field)?.size ?? 1, g.keys.every(isNumberKey) ? NUMBER_DOMAIN : 1)
+      cost += g.keys.length / domain
+    }
+    else cost += g.literals === null ? PRESENCE_COST : g.literals.length
+  }
+  return cost
+}
+
+/** How many values a field compared with numbers is taken to hold (about the HTTP statuses in use). */
+const NUMBER_DOMAIN = 50
+
+function isNumberKey(key: string): boolean {
+  return key.length > 0 && !Number.isNaN(Number(key))
+}
+
+/** Per field, the keys of every equality the rules test it with, wherever in their conditions. */
+function equalityKeys(specs: Array<ConditionSpec | undefined>): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>()
+  const walk = (spec: ConditionSpec): void => {
+    if ('all' in spec && Array.isArray(spec.all)) spec.all.forEach(walk)
+    else if ('any' in spec && Array.isArray(spec.any)) spec.any.forEach(walk)
+    else if ('not' in spec && spec.not !== undefined) walk(spec.not)
+    else {
+      for (const { field, keys } of mandatoryEqualities(spec)) {
+        let set = out.get(field)
+        if (set === undefined) out.set(field, (set = new Set()))
+        for (const key of keys) set.add(key)
+      }
+    }
+  }
+  for (const spec of specs) if (spec !== undefined) walk(spec)
+  return out
 }
 
 /** Literals looked for in a field's text as it is, or in its decoded text. */
@@ -166,6 +225,11 @@ interface LiteralIndex {
   field: string
   raw: LiteralSet | undefined
   decoded: LiteralSet | undefined
+  /**
+   * Per rule filed here: the tests of its gates on this field, of which one must hold for a text
+   * to select it (a literal in the text only says one may); null when a gate has none.
+   */
+  tests: Map<number, Array<(value: string) => boolean> | null>
   /** Per text seen (as read, before decoding): the rules its literals select. */
   memo: TextMemo<number[]>
   /** The last text looked up, and its rules. */
@@ -234,6 +298,25 @@ export class RuleIndex {
     const byLiteral = new Map<string, LiteralIndex>()
     const byRange = new Map<string, RangeIndex>()
     const byKey = new Map<string, Bucket>()
+    const specs = enabled.map(indexedSpec)
+    const compared = equalityKeys(specs)
+    /** The value index of `field`, made on first use. */
+    const valueIndex = (field: string): ValueIndex => {
+      let index = byValue.get(field)
+      if (index === undefined) {
+        index = { field, rules: new Map() }
+        byValue.set(field, index)
+        this.byValue.push(index)
+      }
+      return index
+    }
+    const fileUnder = (index: ValueIndex, keys: readonly string[], r: number): void => {
+      for (const key of keys) {
+        const list = index.rules.get(key)
+        if (list === undefined) index.rules.set(key, [r])
+        else if (list[list.length - 1] !== r) list.push(r)
+      }
+    }
     /** The bucket of the rules that need all of `required` (sorted, distinct) to be there. */
     const bucketFor = (required: string[]): Bucket => {
       const key = required.join('\n')
@@ -249,21 +332,11 @@ export class RuleIndex {
       const best = equalities[r]!.reduce<Equality | undefined>(
         (chosen, e) => (chosen === undefined || distinct.get(e.field)!.size > distinct.get(chosen.field)!.size ? e : chosen), undefined)
       if (best !== undefined) {
-        let index = byValue.get(best.field)
-        if (index === undefined) {
-          index = { field: best.field, rules: new Map() }
-          byValue.set(best.field, index)
-          this.byValue.push(index)
-        }
-        for (const key of best.keys) {
-          const list = index.rules.get(key)
-          if (list === undefined) index.rules.set(key, [r])
-          else list.push(r)
-        }
+        fileUnder(valueIndex(best.field), best.keys, r)
         return
       }
-      const spec = indexedSpec(compiled)
-      let gates = spec === undefined ? undefined : gatesOf(spec)
+      const spec = specs[r]
+      let gates = spec === undefined ? undefined : gatesOf(spec, false, compared)
       const range = gates === undefined && spec !== undefined ? mandatoryRanges(spec)[0] : undefined
       if (range !== undefined) {
         let index = byRange.get(range.field)
@@ -280,16 +353,20 @@ export class RuleIndex {
       const required = gates === undefined ? [...new Set(requiredFields(compiled))].sort() : []
       // Neither would make the rule a candidate for every entry. An `any` whose branches each
       // need a field to be there (or to hold some text) is still a candidate only when one is.
-      if (gates === undefined && required.length === 0 && spec !== undefined) gates = gatesOf(spec, true)
+      if (gates === undefined && required.length === 0 && spec !== undefined) gates = gatesOf(spec, true, compared)
       if (gates !== undefined) {
         for (const gate of gates) {
+          if (gate.keys !== undefined) {
+            fileUnder(valueIndex(gate.field), gate.keys, r)
+            continue
+          }
           if (gate.literals === null) {
             bucketFor([gate.field]).rules.push(r)
             continue
           }
           let index = byLiteral.get(gate.field)
           if (index === undefined) {
-            index = { field: gate.field, raw: undefined, decoded: undefined, memo: new TextMemo(), lastText: '', lastRules: NONE }
+            index = { field: gate.field, raw: undefined, decoded: undefined, tests: new Map(), memo: new TextMemo(), lastText: '', lastRules: NONE }
             byLiteral.set(gate.field, index)
             this.byLiteral.push(index)
           }
@@ -304,6 +381,11 @@ export class RuleIndex {
             set.rules[at]!.push(r)
           }
           set.all.push(r)
+          const test = gate.spec === undefined ? undefined : fieldValueTest(gate.spec)
+          const tests = index.tests.get(r)
+          if (test === undefined) index.tests.set(r, null)
+          else if (tests === undefined) index.tests.set(r, [test])
+          else tests?.push(test)
         }
         return
       }
@@ -511,12 +593,23 @@ function compileSelect(ix: RuleIndex, values: ValueIndex[], literals: LiteralInd
   return make(ix as unknown as SelectHelpers, values, literals, ranges, buckets, fieldRead, compileField, probeValue, topLevelFlat)
 }
 
-/** The rules the literals found in `value` (as it is, and decoded) select, each once, in index order. */
+/**
+ * The rules `value` selects, each once, in index order: those with a literal in it (as it is, or
+ * decoded) whose test on this field holds for it. A text is judged once per memo, so a browser's
+ * user agent, which has the `;` of shell syntax, does not make the command-injection rule a
+ * candidate on every request.
+ */
 function selected(index: LiteralIndex, value: string): number[] {
   const found = new Set<number>()
   if (index.raw !== undefined) selectInto(index.raw, value, found)
   if (index.decoded !== undefined) selectInto(index.decoded, decodeUrl(value), found)
-  return found.size === 0 ? NONE : [...found].sort((a, b) => a - b)
+  if (found.size === 0) return NONE
+  const out: number[] = []
+  for (const r of found) {
+    const tests = index.tests.get(r)
+    if (tests === null || tests === undefined || tests.some((test) => test(value))) out.push(r)
+  }
+  return out.length === 0 ? NONE : out.sort((a, b) => a - b)
 }
 
 function selectInto(set: LiteralSet, text: string, found: Set<number>): void {

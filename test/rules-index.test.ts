@@ -107,9 +107,11 @@ t.test('rules are found by the values they need, and by the fields they need', a
   t.same(ids({ 'url.path': '/favicon.ico' }), [...always, 'absence'].sort(), 'the start of an absence rule')
   t.same(ids({ 'url.path': '/robots.txt' }), [...always, 'absence'].sort(), 'and its end')
   t.same(ids({ 'url.path': '/index.html' }), always, 'a path without the literal: the prefix rule is not a candidate')
-  t.same(ids({ 'url.path': '/ADMIN/x' }), [...always, 'new-ip'].sort(), 'literals are looked up ignoring case (the predicate decides)')
+  t.same(ids({ 'url.path': '/ADMIN/x' }), always, 'the literal in another case: the prefix test, which minds case, judges the text')
   t.same(ids({ 'url.path': '/admin/x' }), [...always, 'new-ip'].sort(), 'new_value: not its watched field, which the engine may derive')
-  t.same(ids({ 'url.path': '/ädmin/x' }), [...always, 'new-ip'].sort(), 'non-ASCII text: every literal-filed rule is a candidate')
+  t.same(ids({ 'url.path': '/ädmin/x' }), always, 'non-ASCII text: the tests of every literal-filed rule judge it')
+  t.same(ids({ 'user_agent.original': 'Googlebot/2.1' }), [...always, 'bot'].sort(), 'a regex ignoring case: its literal in another case')
+  t.same(ids({ 'user_agent.original': 'ſearchBOT' }), [...always, 'bot'].sort(), 'and in text with non-ASCII characters')
   t.same(ids({}, { req: { method: 'DELETE' } }), [...always, 'pino-only'].sort(), 'values in the JSON object are found')
   t.same(ids({ 'http.request.method': ['OPTIONS', 'HEAD'] as unknown as string }), [...always, 'head-or-options'].sort(),
     'an array value: once, however many elements match')
@@ -204,4 +206,50 @@ t.test('requiredFields by rule type', async (t) => {
   t.same(requiredFields(byId.get('absence')!), ['url.path'], 'absence: what start and end both need')
   t.same(requiredFields(byId.get('new-ip')!), ['url.path'], 'new_value: its condition only')
   t.same(requiredFields(byId.get('either')!), [])
+})
+
+t.test('a literal in the text is not enough: the test it comes from must hold', async (t) => {
+  const rules = load(`
+rules:
+  - id: shell
+    type: match
+    when:
+      any:
+        - { field: url.query, decode: true, ignore_case: true, regex: '(;|\\|)\\s*id\\b' }
+        - { field: user_agent.original, decode: true, ignore_case: true, regex: '(;|\\|)\\s*id\\b' }
+  - id: login-failures
+    type: match
+    when:
+      any:
+        - { field: event.outcome, equals: failure, ignore_case: true }
+        - all:
+            - { field: http.request.method, equals: POST }
+            - { field: http.response.status_code, in: [401, 403] }
+  - id: five-hundred-text
+    type: match
+    when:
+      any:
+        - { field: http.response.status_code, equals: "500", ignore_case: true }
+        - { field: message, contains: boom }
+`)
+  const index = new RuleIndex(rules)
+  const ids = (fields: Entry['fields']): string[] =>
+    index.candidates({ sourceId: 's', offset: 0, end: 1, text: '', fields }).map((c) => c.rule.id).sort()
+  const browser = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0'
+  t.same(ids({ 'user_agent.original': browser }), [], 'a browser\'s user agent has a ";" and no command')
+  t.same(ids({ 'user_agent.original': browser, 'url.query': 'q=1%3B%20ID' }), ['shell'], 'a decoded query with one')
+  t.same(ids({ 'user_agent.original': '() ; id' }), ['shell'], 'a user agent with one')
+  t.notOk(ids({ 'http.request.method': 'POST', 'http.response.status_code': 200 }).includes('login-failures'),
+    'an equality in one branch of an any is looked up by value: the status, not the method half the requests have')
+  t.ok(ids({ 'http.request.method': 'POST', 'http.response.status_code': 401 }).includes('login-failures'))
+  t.same(ids({ 'event.outcome': 'FAILURE' }), ['login-failures'], 'the other branch, by its literal')
+  t.same(ids({ 'http.response.status_code': 500 }), ['five-hundred-text'],
+    'an equality with text that reads as a number matches the number, which a text scan never sees')
+  t.same(ids({ message: 'boom' }), ['five-hundred-text'])
+  // The gates never leave out a rule that holds.
+  for (const fields of [{ 'url.query': 'x=|id' }, { 'http.request.method': 'POST', 'http.response.status_code': '403' }, { 'http.response.status_code': '500' }] as Array<Entry['fields']>) {
+    const entry: Entry = { sourceId: 's', offset: 0, end: 1, text: '', fields }
+    const found = new Set(index.candidates(entry).map((c) => c.rule.id))
+    for (const rule of rules) if (rule.match.test(entry)) t.ok(found.has(rule.rule.id), `${rule.rule.id} holds for ${JSON.stringify(fields)} and is a candidate`)
+  }
 })

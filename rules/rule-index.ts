@@ -175,6 +175,17 @@ function gatesCost(gates: Gate[], distinct: ReadonlyMap<string, ReadonlySet<stri
   return cost
 }
 
+/** A range's share of a numeric field's values, as gatesCost counts: an unbounded one lets through too much to choose it over any gate. */
+function rangeCost(range: Range): number {
+  return (range.high - range.low) / NUMBER_DOMAIN
+}
+
+function narrowest(ranges: Range[]): Range | undefined {
+  let best: Range | undefined
+  for (const range of ranges) if (best === undefined || rangeCost(range) < rangeCost(best)) best = range
+  return best
+}
+
 /** How many values a field compared with numbers is taken to hold (about the HTTP statuses in use). */
 const NUMBER_DOMAIN = 50
 
@@ -337,8 +348,10 @@ export class RuleIndex {
       }
       const spec = specs[r]
       let gates = spec === undefined ? undefined : gatesOf(spec, false, compared)
-      const range = gates === undefined && spec !== undefined ? mandatoryRanges(spec)[0] : undefined
-      if (range !== undefined) {
+      // A bounded range can split finer than literals: `status >= 500 and url.path: /(login|pay)/`
+      // is looked up by the status, not by paths most requests to those endpoints have.
+      const range = spec === undefined ? undefined : narrowest(mandatoryRanges(spec))
+      if (range !== undefined && (gates === undefined || rangeCost(range) < gatesCost(gates, compared))) {
         let index = byRange.get(range.field)
         if (index === undefined) {
           index = { field: range.field, ranges: [] }

@@ -243,10 +243,13 @@ interface LiteralIndex {
   tests: Map<number, Array<(value: string) => boolean> | null>
   /** Per text seen (as read, before decoding): the rules its literals select. */
   memo: TextMemo<number[]>
-  /** The last text looked up, and its rules. */
-  lastText: string
-  lastRules: number[]
+  /** Recent texts and their rules, in slots picked by length and two characters (see addText). */
+  recentText: string[]
+  recentRules: number[][]
 }
+
+/** Slots of LiteralIndex.recentText: more than the user agents or paths that make most traffic. */
+const RECENT = 64
 
 function literalSet(): LiteralSet {
   return { scan: /$^/g, literals: [], position: new Map(), prefixes: [], rules: [], all: [] }
@@ -379,7 +382,8 @@ export class RuleIndex {
           }
           let index = byLiteral.get(gate.field)
           if (index === undefined) {
-            index = { field: gate.field, raw: undefined, decoded: undefined, tests: new Map(), memo: new TextMemo(), lastText: '', lastRules: NONE }
+            index = { field: gate.field, raw: undefined, decoded: undefined, tests: new Map(), memo: new TextMemo(),
+              recentText: new Array<string>(RECENT).fill(''), recentRules: new Array<number[]>(RECENT).fill(NONE) }
             byLiteral.set(gate.field, index)
             this.byLiteral.push(index)
           }
@@ -496,16 +500,21 @@ export class RuleIndex {
       this.addRules(selected(index, value), generation)
       return
     }
-    // The same text as the last entry's (a log level, a method: often the very same string)
-    // is answered without hashing it for the memo.
-    let rules: number[] | undefined
-    if (value === index.lastText) {
-      rules = index.lastRules
+    // Each entry's text is a string the parser just made, and a Map lookup hashes all of it
+    // first (a user agent: 60-150 characters). The few texts most entries repeat are found in a
+    // slot chosen from the length and two characters instead, by one comparison.
+    const n = value.length
+    // charCodeAt past the end is NaN, and NaN & x is 0: the empty text has slot 0.
+    const slot = (n * 31 + value.charCodeAt(n >> 1) + value.charCodeAt(n - 1)) & (RECENT - 1)
+    let rules: number[]
+    if (value === index.recentText[slot]) {
+      rules = index.recentRules[slot]!
     } else {
-      rules = index.memo.get(value)
-      if (rules === undefined) index.memo.set(value, (rules = selected(index, value)))
-      index.lastText = value
-      index.lastRules = rules
+      let found = index.memo.get(value)
+      if (found === undefined) index.memo.set(value, (found = selected(index, value)))
+      rules = found
+      index.recentText[slot] = value
+      index.recentRules[slot] = rules
     }
     this.addRules(rules, generation)
   }

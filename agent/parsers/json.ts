@@ -10,7 +10,7 @@
 
 import { isIP } from 'node:net'
 import { newFields, type FieldValue, type ParseContext, type ParseResult } from '../entry'
-import { compilePath, isMethod, isRecord, normalizeLevel, PathProbe, probeTaken, setUrlFields, statusCode } from './fields'
+import { compilePath, isMethod, isRecord, normalizeLevel, PathProbe, probeTaken, setterOf, setUrlFields, statusCode, type FieldSetter } from './fields'
 import { stackHeadOf } from './plain'
 import { exceptionOf } from './python'
 import { formatIso, parseClfTime, timestampFrom } from './time'
@@ -19,6 +19,7 @@ import { formatIso, parseClfTime, timestampFrom } from './time'
 interface Target {
   path: string
   probes: PathProbe[]
+  set: FieldSetter
 }
 
 /**
@@ -37,7 +38,7 @@ export function plainRoots(): ReadonlySet<string> {
 
 function target(path: string): Target {
   ROOTS.add(path.split('.')[0]!)
-  return { path, probes: compilePath(path) }
+  return { path, probes: compilePath(path), set: setterOf(path) }
 }
 
 /** The object to probe for what it holds, or undefined when there is nothing to probe. */
@@ -117,7 +118,7 @@ const DURATION = target('event.duration')
  * keys showed it cannot hold any derived path (see mayHold): most lines, and no probing at all.
  */
 function put(fields: Record<string, FieldValue>, probe: Probe, field: Target, value: FieldValue): void {
-  if (probe === undefined || !probeTaken(probe, field.probes)) fields[field.path] = value
+  if (probe === undefined || !probeTaken(probe, field.probes)) field.set(fields, value)
 }
 
 function putString(fields: Record<string, FieldValue>, object: Probe, field: Target, value: unknown): void {

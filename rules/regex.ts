@@ -57,7 +57,18 @@ function plainText(pattern: string): { text: string; anchored: boolean } | undef
  * Undefined when some alternative has no such run of at least two characters, or the pattern has
  * constructs this reading does not follow (inline flags).
  */
-export function requiredLiterals(pattern: string): string[] | undefined {
+export function requiredLiterals(pattern: string): readonly string[] | undefined {
+  // Asked of a pattern by its test, by the rule index and by the index's gate test: read once.
+  if (literalsRead.has(pattern)) return literalsRead.get(pattern)
+  if (literalsRead.size >= SHARED_MAX) literalsRead.clear()
+  const found = readLiterals(pattern)
+  literalsRead.set(pattern, found)
+  return found
+}
+
+const literalsRead = new Map<string, readonly string[] | undefined>()
+
+function readLiterals(pattern: string): string[] | undefined {
   if (pattern.includes('(?')) return undefined
   const branches: string[] = []
   let depth = 0

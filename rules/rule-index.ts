@@ -1,22 +1,23 @@
 /**
- * Which rules an entry can concern, without running every rule's predicate on it. Two indexes:
+ * Which rules an entry can concern, without running every rule's predicate on it. Four indexes:
  *
  * - By value: a rule whose condition cannot be true unless a field equals one of some values
  *   (`service.name: billing and ...`, `http.request.method: (PUT or DELETE)`) is filed under
  *   those values; per entry, the field is read once and the rules are found by a Map lookup.
  *   Of the equalities a rule has, the field with the most distinct values across all rules is
- *   used, since it splits the rules finest.
- * - By field: any other rule is put in a bucket by the set of fields that must exist for its
- *   condition to be true (`required`); a bucket is taken when all its fields exist, and each
- *   field's existence is looked up once per entry however many buckets share it.
- *
- * - By range: a rule that needs a number in a range (`http.response.status_code >= 500`) and has
- *   no literal to be found by is filed under the range; per entry, the field is read once and
- *   compared with each distinct range.
+ *   used, since it splits the rules finest. An equality in one branch of an `any` files the
+ *   rule by value too, as one of the branch gates below.
+ * - By range: a rule that needs a number in a range (`http.response.status_code >= 500`) is filed
+ *   under the range when it has no gate that splits finer (see gatesCost); per entry, the field
+ *   is read once and compared with each distinct range.
  * - By literal: a rule whose condition cannot be true unless a text field contains one of some
  *   literals (a `contains`, a `prefix`, the words every match of a `regex` must have) is filed
  *   under them; per field, one case-insensitive pass over the text tells whether any literal is
- *   there at all, and only then are the rules found literal by literal.
+ *   there at all, and then the field test each found literal came from judges the text. Both
+ *   are done once per distinct text and remembered.
+ * - By field: any other rule is put in a bucket by the set of fields that must exist for its
+ *   condition to be true (`required`); a bucket is taken when all its fields exist, and each
+ *   field's existence is looked up once per entry however many buckets share it.
  *
  * So with 1,000 rules the work per entry is a few dozen property reads and lookups plus the
  * predicates of the rules that can match. Rules that require no field and no value (a `not`, an
@@ -105,9 +106,11 @@ function equalityLiteral(value: unknown): string | undefined {
 }
 
 /**
- * The literal gates of a condition: it can only be true when one of the gates' fields contains
- * one of its literals. Undefined when there is no such guarantee (a `not`, an `any` with a branch
- * without one, tests that are not about text).
+ * The gates of a condition: it can only be true when one of the gates holds (a field contains one
+ * of its literals and passes the test they come from, or, with `distinct` given, holds one of an
+ * equality's values). Undefined when there is no such guarantee (a `not`, an `any` with a branch
+ * without one, tests that are not about text). Of the children of an `all`, the one whose gates
+ * let the least through is taken (see gatesCost).
  */
 export function gatesOf(spec: ConditionSpec, presence = false, distinct?: ReadonlyMap<string, ReadonlySet<string>>): Gate[] | undefined {
   if ('all' in spec && Array.isArray(spec.all)) {
@@ -169,8 +172,9 @@ function gatesCost(gates: Gate[], distinct: ReadonlyMap<string, ReadonlySet<stri
     if (g.keys !== undefined) {
       const domain = Math.max(g.keys.length, distinct?.get(g.field)?.size ?? 1, g.keys.every(isNumberKey) ? NUMBER_DOMAIN : 1)
       cost += g.keys.length / domain
+    } else {
+      cost += g.literals === null ? PRESENCE_COST : g.literals.length
     }
-    else cost += g.literals === null ? PRESENCE_COST : g.literals.length
   }
   return cost
 }
@@ -398,11 +402,12 @@ export class RuleIndex {
             set.rules[at]!.push(r)
           }
           set.all.push(r)
+          // A gate without a test lets the rule through on its literal alone.
           const test = gate.spec === undefined ? undefined : fieldValueTest(gate.spec)
           const tests = index.tests.get(r)
-          if (test === undefined) index.tests.set(r, null)
+          if (test === undefined || tests === null) index.tests.set(r, null)
           else if (tests === undefined) index.tests.set(r, [test])
-          else tests?.push(test)
+          else tests.push(test)
         }
         return
       }

@@ -266,6 +266,11 @@ function escapeLiteral(text: string): string {
 interface ValueIndex {
   field: string
   rules: Map<string, number[]>
+  /**
+   * The lists of `rules` whose key is a number as String() writes it, by that number: a number
+   * value (a status code) is found without being turned into text and hashed as text.
+   */
+  numbers: Map<number, number[]>
 }
 
 interface RangeIndex {
@@ -322,7 +327,7 @@ export class RuleIndex {
     const valueIndex = (field: string): ValueIndex => {
       let index = byValue.get(field)
       if (index === undefined) {
-        index = { field, rules: new Map() }
+        index = { field, rules: new Map(), numbers: new Map() }
         byValue.set(field, index)
         this.byValue.push(index)
       }
@@ -425,6 +430,10 @@ export class RuleIndex {
         set.literals.forEach((literal, i) => set.position.set(literal, i))
         set.prefixes = set.literals.map((literal) => set.literals.flatMap((other, j) => (literal.startsWith(other) ? [j] : [])))
       }
+    }
+    for (const index of this.byValue) {
+      // A number value v matches key k when String(v) === k: exactly when k is how String() writes Number(k).
+      for (const [key, list] of index.rules) if (String(Number(key)) === key) index.numbers.set(Number(key), list)
     }
     this.added = new Uint32Array(enabled.length)
     this.hits = new Uint32Array(enabled.length)
@@ -535,9 +544,14 @@ export class RuleIndex {
   }
 
   private addValue(index: ValueIndex, value: unknown, generation: number): void {
-    const key = equalityKey(value)
-    if (key === undefined) return
-    const hits = index.rules.get(key)
+    let hits: number[] | undefined
+    if (typeof value === 'number') {
+      hits = index.numbers.get(value)
+    } else {
+      const key = equalityKey(value)
+      if (key === undefined) return
+      hits = index.rules.get(key)
+    }
     if (hits === undefined) return
     for (let i = 0; i < hits.length; i++) {
       const r = hits[i]!

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import type { FileInputConfig, ServiceConfig } from './config/types'
-import type { Entry, FieldValue, LogFlag, Parser, ParseContext, RawRecord } from './entry'
+import type { Entry, FieldValue, LogFlag, Parser, ParseContext, ParseResult, RawRecord } from './entry'
 import type { HarvestedSource, RecordConsumer } from './inputs/file/harvester'
 import type { Logger } from './logger'
 import { detectFormat } from './parsers/detect'
@@ -69,8 +69,9 @@ export class Pipeline implements RecordConsumer {
   private readonly host = hostname()
   /** Sources with records read since they last caught up (see caughtUp). */
   private behind = 0
-  /** The entries of the chunk being accepted that the rules have still to see (empty between calls). */
-  private readonly pendingRules: Entry[] = []
+  /** The chunk being accepted, parsed: its entries and their parse results (empty between calls). */
+  private readonly chunkEntries: Entry[] = []
+  private readonly chunkResults: ParseResult[] = []
   /** One document object, filled in for each entry: the sink copies what it keeps. */
   private readonly doc: OutDoc = {
     id: '', timestamp: '', body: '', sourceId: '', offset: 0, end: 0,
@@ -185,68 +186,79 @@ export class Pipeline implements RecordConsumer {
       }
       return
     }
-    const pending = this.pendingRules
-    for (const rec of records) {
-      const res = parser(rec.text, state.ctx)
-      // Per-entry fields beyond the offset are rare (flags, parse errors): no object unless needed.
-      let added: Record<string, FieldValue> | undefined
-      let flags: LogFlag[] | undefined = rec.flags
-      if (res.error !== undefined) {
-        flags = flags ? [...flags, 'parse_error'] : ['parse_error']
-        added = { 'logwarden.parse_error': res.error }
-        this.counts.parseErrors++
-      }
-      if (flags) {
-        added ??= {}
-        added['log.flags'] = flags
-        if (flags.includes('truncated')) this.counts.truncated++
-        if (flags.includes('invalid_utf8')) this.counts.invalidUtf8++
-      }
-      if (rec.originalBytes !== undefined) (added ??= {})['logwarden.line_bytes'] = rec.originalBytes
-      let timestamp: FieldValue | undefined = res.fields['@timestamp']
-      if (timestamp === undefined && res.object) timestamp = res.object['@timestamp'] as FieldValue | undefined
-      if (typeof timestamp !== 'string') {
-        // Data streams require @timestamp; an entry that carries none is stamped when read.
-        if (timestamp === undefined) (added ??= {})['@timestamp'] = now
-        timestamp = typeof timestamp === 'number' ? new Date(timestamp).toISOString() : now
-      }
-      const entry: Entry = {
-        sourceId: source.sourceId, offset: rec.offset, end: rec.end, text: rec.text,
-        fields: res.fields, object: res.object, flat: res.flat, plain: res.plain, flags, source: constant,
-      }
-      const doc = this.doc
-      doc.timestamp = timestamp
-      doc.sourceId = source.sourceId
-      doc.offset = rec.offset
-      doc.end = rec.end
-      const bytes = rec.bytes
-      // Written in place, in the sink's buffer. The common JSON line: a head of derived fields,
-      // then (finish appends it) the line's own bytes after its brace.
-      const w = this.sink.begin(state.idHead, timestamp, rec.offset)
-      const tail = builder.write(w, entry, rec.offset, added, bytes !== undefined)
-      doc.tail = tail ? bytes : undefined
-      // Valid UTF-8 has as many characters as bytes only when it is ASCII.
-      doc.tailText = tail && rec.text.length === (rec.bytesEnd as number) - (rec.bytesStart as number) ? rec.text : undefined
-      doc.tailStart = (rec.bytesStart as number) + 1
-      doc.tailEnd = rec.bytesEnd
-      doc.raw = tail || bytes !== undefined ? undefined : rec.text
-      doc.rawBytes = tail ? undefined : bytes
-      doc.rawStart = rec.bytesStart
-      doc.rawEnd = rec.bytesEnd
-      this.sink.finish(doc)
-      this.counts.entries++
-      if (rules !== undefined && rec.offset >= rulesFrom) pending.push(entry)
-    }
-    // The rules run over the chunk's entries once all are shipped, rather than line by line
-    // between parsing and writing: each part's code and data then stay in the caches for a whole
-    // chunk. With the built-in packs this took 2-4% less main-thread CPU (18 interleaved pairs of runs).
-    // Nothing waits on it: the chunk's documents are acknowledged asynchronously, later.
+    // The chunk is parsed whole, the rules see its entries, and then its documents are written:
+    // each stage's code and data stay in the caches for the whole chunk, and the rules find the
+    // entries still there from parsing. Against writing each document as its line is parsed and
+    // running the rules after the chunk, this took less main-thread CPU with the built-in packs
+    // in 9 of 12 interleaved pairs of runs (0.26 s less per million lines on average).
+    const entries = this.chunkEntries
+    const results = this.chunkResults
     try {
-      for (let i = 0; i < pending.length; i++) rules!.evaluate(pending[i]!, nowMs)
+      for (const rec of records) {
+        const res = parser(rec.text, state.ctx)
+        const flags: LogFlag[] | undefined = res.error === undefined ? rec.flags : rec.flags ? [...rec.flags, 'parse_error'] : ['parse_error']
+        results.push(res)
+        entries.push({
+          sourceId: source.sourceId, offset: rec.offset, end: rec.end, text: rec.text,
+          fields: res.fields, object: res.object, flat: res.flat, plain: res.plain, flags, source: constant,
+        })
+      }
+      // Nothing waits on the rules: the chunk's documents are acknowledged asynchronously, later.
+      if (rules !== undefined) {
+        for (let i = 0; i < entries.length; i++) if (entries[i]!.offset >= rulesFrom) rules.evaluate(entries[i]!, nowMs)
+      }
+      for (let i = 0; i < records.length; i++) this.write(records[i]!, results[i]!, entries[i]!, state.idHead, builder, now)
     } finally {
-      pending.length = 0
+      entries.length = 0
+      results.length = 0
     }
     const last = records[records.length - 1]
     if (last !== undefined && last.end > source.rulesPos) source.rulesPos = last.end
+  }
+
+  /** Writes one entry's document into the sink's buffer. */
+  private write(rec: RawRecord, res: ParseResult, entry: Entry, idHead: string, builder: DocumentBuilder, now: string): void {
+    // Per-entry fields beyond the offset are rare (flags, parse errors): no object unless needed.
+    let added: Record<string, FieldValue> | undefined
+    const flags = entry.flags
+    if (res.error !== undefined) {
+      added = { 'logwarden.parse_error': res.error }
+      this.counts.parseErrors++
+    }
+    if (flags) {
+      added ??= {}
+      added['log.flags'] = flags
+      if (flags.includes('truncated')) this.counts.truncated++
+      if (flags.includes('invalid_utf8')) this.counts.invalidUtf8++
+    }
+    if (rec.originalBytes !== undefined) (added ??= {})['logwarden.line_bytes'] = rec.originalBytes
+    let timestamp: FieldValue | undefined = res.fields['@timestamp']
+    if (timestamp === undefined && res.object) timestamp = res.object['@timestamp'] as FieldValue | undefined
+    if (typeof timestamp !== 'string') {
+      // Data streams require @timestamp; an entry that carries none is stamped when read.
+      if (timestamp === undefined) (added ??= {})['@timestamp'] = now
+      timestamp = typeof timestamp === 'number' ? new Date(timestamp).toISOString() : now
+    }
+    const doc = this.doc
+    doc.timestamp = timestamp
+    doc.sourceId = entry.sourceId
+    doc.offset = rec.offset
+    doc.end = rec.end
+    const bytes = rec.bytes
+    // Written in place, in the sink's buffer. The common JSON line: a head of derived fields,
+    // then (finish appends it) the line's own bytes after its brace.
+    const w = this.sink.begin(idHead, timestamp, rec.offset)
+    const tail = builder.write(w, entry, rec.offset, added, bytes !== undefined)
+    doc.tail = tail ? bytes : undefined
+    // Valid UTF-8 has as many characters as bytes only when it is ASCII.
+    doc.tailText = tail && rec.text.length === (rec.bytesEnd as number) - (rec.bytesStart as number) ? rec.text : undefined
+    doc.tailStart = (rec.bytesStart as number) + 1
+    doc.tailEnd = rec.bytesEnd
+    doc.raw = tail || bytes !== undefined ? undefined : rec.text
+    doc.rawBytes = tail ? undefined : bytes
+    doc.rawStart = rec.bytesStart
+    doc.rawEnd = rec.bytesEnd
+    this.sink.finish(doc)
+    this.counts.entries++
   }
 }

@@ -176,11 +176,7 @@ export class Pipeline implements RecordConsumer {
       // Reading ahead while Elasticsearch is full: the rules see the entries, nothing is shipped.
       for (const rec of records) {
         if (rules !== undefined && rec.offset >= rulesFrom) {
-          const res = parser(rec.text, state.ctx)
-          rules.evaluate({
-            sourceId: source.sourceId, offset: rec.offset, end: rec.end, text: rec.text,
-            fields: res.fields, object: res.object, flat: res.flat, plain: res.plain, flags: rec.flags, source: constant,
-          }, nowMs)
+          rules.evaluate(entryOf(rec, parser(rec.text, state.ctx), rec.flags, source.sourceId, constant), nowMs)
         }
         if (rec.end > source.rulesPos) source.rulesPos = rec.end
       }
@@ -199,10 +195,7 @@ export class Pipeline implements RecordConsumer {
         const res = parser(rec.text, state.ctx)
         const flags: LogFlag[] | undefined = res.error === undefined ? rec.flags : rec.flags ? [...rec.flags, 'parse_error'] : ['parse_error']
         results.push(res)
-        entries.push({
-          sourceId: source.sourceId, offset: rec.offset, end: rec.end, text: rec.text,
-          fields: res.fields, object: res.object, flat: res.flat, plain: res.plain, flags, source: constant,
-        })
+        entries.push(entryOf(rec, res, flags, source.sourceId, constant))
       }
       // Nothing waits on the rules: the chunk's documents are acknowledged asynchronously, later.
       if (rules !== undefined) {
@@ -261,5 +254,13 @@ export class Pipeline implements RecordConsumer {
     doc.rawEnd = rec.bytesEnd
     this.sink.finish(doc)
     this.counts.entries++
+  }
+}
+
+/** The entry a record and its parse make, as the rules and the document builder see it. */
+function entryOf(rec: RawRecord, res: ParseResult, flags: LogFlag[] | undefined, sourceId: string, source: Record<string, FieldValue>): Entry {
+  return {
+    sourceId, offset: rec.offset, end: rec.end, text: rec.text,
+    fields: res.fields, object: res.object, flat: res.flat, plain: res.plain, flags, source,
   }
 }

@@ -232,6 +232,13 @@ async function main(): Promise<void> {
     return mbps
   }
   const shared = new Set(chosen.filter((v) => v.share === true).map((v) => labelOf(v.name)))
+  /** A fresh counting sink for the next run (the real Elasticsearch stays). */
+  const freshSink = async (): Promise<void> => {
+    if (values.real) return
+    sink?.child.kill()
+    sink = await startSink()
+    url = `http://127.0.0.1:${sink.port}`
+  }
   try {
     // Round by round, every variant once per round: the machine's speed drifts over minutes, and
     // variants run side by side see the same drift, so their shares compare like with like.
@@ -239,11 +246,7 @@ async function main(): Promise<void> {
       for (const variant of chosen) {
         const label = labelOf(variant.name)
         // Each run is a fresh agent and a fresh counting sink.
-        if (!values.real) {
-          sink?.child.kill()
-          sink = await startSink()
-          url = `http://127.0.0.1:${sink.port}`
-        }
+        await freshSink()
         for (let attempt = 0; ; attempt++) {
           const before = await quietReference()
           process.stderr.write(`running: ${label} (${i + 1} of ${runs}); machine reference ${before.toFixed(0)} MB/s\n`)
@@ -258,11 +261,7 @@ async function main(): Promise<void> {
           setAside.push(`${label} (${i + 1} of ${runs}): ${summary}; machine reference ${before.toFixed(0)} MB/s before it, ${after.toFixed(0)} after, best ${bestReference.toFixed(0)}`)
           process.stderr.write('  set aside: the machine was busy by the end of the run; running it again\n')
           // A fresh sink for the repeat too.
-          if (!values.real) {
-            sink?.child.kill()
-            sink = await startSink()
-            url = `http://127.0.0.1:${sink.port}`
-          }
+          await freshSink()
         }
       }
     }
